@@ -287,3 +287,26 @@ func TestAVCConfigDescribesThePictureSize(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkSyntheticNext(b *testing.B) {
+	src, err := NewSynthetic(SyntheticConfig{BitrateBps: 2_000_000, FPS: 30, GOP: 2 * time.Second, Seed: 1, Width: 1280, Height: 720})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		src.Next()
+	}
+}
+
+func BenchmarkClipNext(b *testing.B) {
+	clip, err := fixtures.H264()
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := NewClip(clip)
+	b.ReportAllocs()
+	for b.Loop() {
+		src.Next()
+	}
+}
