@@ -1,0 +1,30 @@
+package fragstore
+
+import (
+	"os"
+	"syscall"
+)
+
+// fdatasync flushes file data and the size; segments are append-only, so the
+// other metadata fsync would also write is not needed for recovery.
+func fdatasync(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			serr = syscall.Fdatasync(int(fd))
+			if serr != syscall.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: serr}
+	}
+	return nil
+}
