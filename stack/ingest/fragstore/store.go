@@ -256,7 +256,7 @@ func (s *Store) Close() error {
 		s.mu.Unlock()
 		err := mark.err
 		if failed != nil {
-			err = failed
+			err = fmt.Errorf("%w: %w", ErrFailed, failed)
 		}
 		if cerr := s.closeFiles(); err == nil {
 			err = cerr

@@ -367,3 +367,37 @@ func TestContextBoundsOnlyTheQueueWait(t *testing.T) {
 		require.True(t, ok)
 	}
 }
+
+// After a failed write the store refuses further writes (the file's state is
+// unknown; retrying an fsync can report success for lost pages) and a
+// reopen recovers everything that was acknowledged.
+func TestWriteFailureStopsWritesUntilReopen(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Options{Dir: dir, CompactEvery: -1})
+	require.NoError(t, err)
+	putStream(t, s, "cam")
+	kept := add(t, s, "cam", 1, 1, 1, []byte("acknowledged"))
+
+	// Pull the descriptor out from under the writer: the next write fails
+	// for real.
+	s.mu.RLock()
+	active := s.active
+	s.mu.RUnlock()
+	require.NoError(t, active.f.Close())
+
+	_, err = s.Append(context.Background(), Fragment{Stream: "cam", Number: s.NextFragmentNumber(), ProducerMs: 2, Parts: [][]byte{[]byte("lost")}})
+	require.ErrorIs(t, err, ErrFailed)
+	_, err = s.Append(context.Background(), Fragment{Stream: "cam", Number: s.NextFragmentNumber(), ProducerMs: 3, Parts: [][]byte{[]byte("refused")}})
+	require.ErrorIs(t, err, ErrFailed)
+	require.ErrorIs(t, s.PutStream(context.Background(), "cam", nil), ErrFailed)
+	require.ErrorIs(t, s.Compact(), ErrFailed)
+	require.ErrorIs(t, s.Close(), ErrFailed, "Close reports the failure")
+
+	s2 := openTest(t, Options{Dir: dir})
+	got, err := s2.Read(kept)
+	require.NoError(t, err)
+	require.Equal(t, "acknowledged", string(got))
+	_, ok := s2.ByProducerTime("cam", 2)
+	require.False(t, ok)
+	add(t, s2, "cam", 2, 2, 1, []byte("retried"))
+}

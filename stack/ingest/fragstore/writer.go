@@ -222,7 +222,7 @@ func (s *Store) writeBatch(batch []*request) error {
 		}
 		r.pos = position{seg: w.seg.id, off: w.off}
 		if err := w.writeRecord(r); err != nil {
-			return fmt.Errorf("fragstore: write %s: %w", w.seg.path, err)
+			return fmt.Errorf("fragstore: %w", err) // *os.PathError names the file
 		}
 		w.off += n
 		w.records++
@@ -239,10 +239,10 @@ func (s *Store) writeBatch(batch []*request) error {
 
 func (w *writer) sync() error {
 	if err := w.bw.Flush(); err != nil {
-		return fmt.Errorf("fragstore: write %s: %w", w.seg.path, err)
+		return fmt.Errorf("fragstore: %w", err)
 	}
 	if err := fdatasync(w.seg.f); err != nil {
-		return fmt.Errorf("fragstore: fsync %s: %w", w.seg.path, err)
+		return fmt.Errorf("fragstore: %w", err)
 	}
 	w.fsyncs++
 	return nil
@@ -308,7 +308,7 @@ func (s *Store) rotate() error {
 	s.numMu.Unlock()
 	w.scratch = appendMarkRecord(w.scratch[:0], last)
 	if _, err := w.bw.Write(w.scratch); err != nil {
-		return fmt.Errorf("fragstore: write %s: %w", seg.path, err)
+		return fmt.Errorf("fragstore: %w", err)
 	}
 	w.off += markRecordLen
 	w.records++
@@ -335,7 +335,7 @@ func (w *writer) writeMarkNow(s *Store, last uint64) error {
 	pos := w.off
 	w.scratch = appendMarkRecord(w.scratch[:0], last)
 	if _, err := w.bw.Write(w.scratch); err != nil {
-		return fmt.Errorf("fragstore: write %s: %w", w.seg.path, err)
+		return fmt.Errorf("fragstore: %w", err)
 	}
 	if err := w.sync(); err != nil {
 		return err
