@@ -50,11 +50,6 @@ const (
 	defaultTimecodeScale = 1_000_000
 )
 
-// Element IDs the demuxer needs beyond ids.go.
-const (
-	idReferenceBlock = 0xFB
-)
-
 // Limits bounds what a Demuxer holds in memory. Zero fields take the defaults.
 type Limits struct {
 	// MaxElementSize is the largest Cluster child held in memory (a
@@ -1038,7 +1033,7 @@ func (d *Demuxer) parseBlockGroup(body []byte, base int64) (blockHeader, bool, e
 			if b, err = parseBlockHeader(c.body, c.bodyOff); err != nil {
 				return b, false, err
 			}
-		case idReferenceBlock:
+		case IDReferenceBlock:
 			references++
 		}
 	}

@@ -344,7 +344,7 @@ func TestDemuxBlockGroupsAndLacing(t *testing.T) {
 		frameSize int
 	}{
 		{"BlockGroup without ReferenceBlock is a key frame", dtEl(IDBlockGroup, dtEl(IDBlock, block(0, 1, 2, 3)), dtUint(0x9B, 33)), true, 3},
-		{"BlockGroup with ReferenceBlock is not", dtEl(IDBlockGroup, dtEl(IDBlock, block(0, 1, 2)), dtEl(idReferenceBlock, []byte{0xFF})), false, 2},
+		{"BlockGroup with ReferenceBlock is not", dtEl(IDBlockGroup, dtEl(IDBlock, block(0, 1, 2)), dtEl(IDReferenceBlock, []byte{0xFF})), false, 2},
 		// Three frames of 256, 1 and 3 bytes.
 		{"Xiph lacing", dtSimpleBlock(2, 16, 0x80|blockLacingXiph, append([]byte{2, 255, 1, 1}, make([]byte, 260)...)), true, 260},
 		// Three frames of 3, 3+2 and 2 bytes.
@@ -522,7 +522,7 @@ func dtMalformedCases() []dtBadCase {
 		{"EBML lacing with a negative size", cluster(lacedBlock(blockLacingEBML, 2, 0x82, 0x80, 1, 2, 3, 4)), Limits{}, ErrInvalid},
 		{"EBML lacing size VINT runs past the block", cluster(lacedBlock(blockLacingEBML, 1, 0x40)), Limits{}, ErrInvalid},
 		{"fixed lacing that does not divide the data", cluster(lacedBlock(blockLacingFixed, 2, 1, 2, 3, 4)), Limits{}, ErrInvalid},
-		{"BlockGroup without a Block", cluster(dtEl(IDBlockGroup, dtEl(idReferenceBlock, []byte{1}))), Limits{}, ErrInvalid},
+		{"BlockGroup without a Block", cluster(dtEl(IDBlockGroup, dtEl(IDReferenceBlock, []byte{1}))), Limits{}, ErrInvalid},
 		{"BlockGroup with two Blocks", cluster(dtEl(IDBlockGroup, dtEl(IDBlock, []byte{0x81, 0, 0, 0}), dtEl(IDBlock, []byte{0x81, 0, 0, 0}))), Limits{}, ErrInvalid},
 
 		// CRC-32 of the wrong length.

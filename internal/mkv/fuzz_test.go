@@ -165,7 +165,7 @@ func dtSeedStreams(t testing.TB) []dtSeed {
 				dtSimpleBlock(1, 0, 0x80|blockLacingXiph, []byte{2, 3, 4, 'a', 'a', 'a', 'b', 'b', 'b', 'b', 'c'}),
 				dtSimpleBlock(1, 20, 0x80|blockLacingEBML, []byte{2, 0x82, 0xC0, 'a', 'a', 'b', 'b', 'b', 'c'}),
 				dtSimpleBlock(1, 40, 0x80|blockLacingFixed, []byte{1, 'a', 'a', 'b', 'b'}),
-				dtEl(IDBlockGroup, dtEl(IDBlock, []byte{0x81, 0, 60, 0, 'd'}), dtEl(idReferenceBlock, []byte{0xEC}))),
+				dtEl(IDBlockGroup, dtEl(IDBlock, []byte{0x81, 0, 60, 0, 'd'}), dtEl(IDReferenceBlock, []byte{0xEC}))),
 			dtEl(IDCues, dtEl(0xBB, dtUint(0xB3, 0))),
 		),
 	)})

@@ -41,13 +41,15 @@ const (
 	IDBitDepth          = 0x6264
 	IDContentEncodings  = 0x6D80
 
-	IDCluster     = 0x1F43B675
-	IDTimecode    = 0xE7
-	IDPosition    = 0xA7
-	IDPrevSize    = 0xAB
-	IDSimpleBlock = 0xA3
-	IDBlockGroup  = 0xA0
-	IDBlock       = 0xA1
+	IDCluster        = 0x1F43B675
+	IDTimecode       = 0xE7
+	IDPosition       = 0xA7
+	IDPrevSize       = 0xAB
+	IDSimpleBlock    = 0xA3
+	IDBlockGroup     = 0xA0
+	IDBlock          = 0xA1
+	IDReferenceBlock = 0xFB
+	IDBlockDuration  = 0x9B
 
 	IDCues        = 0x1C53BB6B
 	IDChapters    = 0x1043A770
