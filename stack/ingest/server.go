@@ -1,0 +1,207 @@
+// Package ingest is the reference Kinesis Video Streams ingest: the control
+// plane, PutMedia with its acknowledgement stream, GetMedia, ListFragments and
+// GetMediaForFragmentList, backed by a durable fragment store.
+//
+// The package serves plain http.Handlers; the stack package puts them behind
+// TLS listeners. Wire behaviour follows ../shared/reference/kvs-protocol.md.
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/camstorm/camstorm/internal/kvsapi"
+	"github.com/camstorm/camstorm/stack/ingest/fragstore"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Config is the ingest's configuration. Zero values take the defaults noted.
+type Config struct {
+	DataDir string // required; fragments live in DataDir/fragments
+	Region  string // default us-east-1
+	Account string // default 123456789012
+
+	// DataEndpoint is the URL GetDataEndpoint returns (scheme, host and port,
+	// no path). The stack sets it once its data-plane listener is bound.
+	DataEndpoint string
+
+	// PutMedia behaviour (kvs-protocol.md §1.2, §1.5).
+	IdleTimeout           time.Duration // close a silent PutMedia after this; default 30s
+	IdleAckInterval       time.Duration // IDLE ACK period while silent; default 3s
+	MaxConnectionDuration time.Duration // ERROR 4003 after this; default 45m
+	// A PutMedia body must deliver at least MinReadBytes within every
+	// SlowReadWindow or the connection is closed (a slow client).
+	MinReadBytes   int64         // default 1 byte
+	SlowReadWindow time.Duration // default: IdleTimeout
+	// MaxGetMediaPerStream limits concurrent GetMedia readers per stream
+	// (ConnectionLimitExceededException beyond it); default 3.
+	MaxGetMediaPerStream int
+	MaxJSONBody          int64 // control-plane and query request bodies; default 64 KiB
+
+	Now  func() time.Time                 // default time.Now
+	Logf func(format string, args ...any) // default: discard
+	// Registerer receives the ingest's Prometheus metrics; default a fresh registry.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+}
+
+func (c *Config) applyDefaults() error {
+	if c.DataDir == "" {
+		return errors.New("ingest: Config.DataDir is required")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if c.Account == "" {
+		c.Account = "123456789012"
+	}
+	def(&c.IdleTimeout, kvsapi.IdleCloseAfter)
+	def(&c.IdleAckInterval, 3*time.Second)
+	def(&c.MaxConnectionDuration, kvsapi.MaxConnectionDuration)
+	def(&c.SlowReadWindow, c.IdleTimeout)
+	if c.MinReadBytes == 0 {
+		c.MinReadBytes = 1
+	}
+	if c.MaxGetMediaPerStream == 0 {
+		c.MaxGetMediaPerStream = 3
+	}
+	if c.MaxJSONBody == 0 {
+		c.MaxJSONBody = 64 << 10
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+	if c.Registerer == nil {
+		reg := prometheus.NewRegistry()
+		c.Registerer, c.Gatherer = reg, reg
+	}
+	if c.Gatherer == nil {
+		g, ok := c.Registerer.(prometheus.Gatherer)
+		if !ok {
+			return errors.New("ingest: Config.Registerer is not a Gatherer; set Config.Gatherer too")
+		}
+		c.Gatherer = g
+	}
+	return nil
+}
+
+// Server is a running ingest. Its handlers are safe for concurrent use.
+type Server struct {
+	cfg     Config
+	store   *fragstore.Store
+	streams *streams
+	metrics *metrics
+
+	mu       sync.Mutex
+	sessions map[string]*putSession   // the one live PutMedia per stream; the newest wins
+	readers  map[string]*mediaReaders // open GetMedia per stream
+	closed   chan struct{}
+}
+
+// New opens the store in cfg.DataDir and returns a server ready to serve.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.applyDefaults(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, sessions: map[string]*putSession{}, readers: map[string]*mediaReaders{}, closed: make(chan struct{})}
+	store, err := fragstore.Open(fragstore.Options{
+		Dir:       filepath.Join(cfg.DataDir, "fragments"),
+		Retention: s.retention,
+		Now:       cfg.Now,
+		Logf:      cfg.Logf,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ingest: opening fragment store: %w", err)
+	}
+	s.store = store
+	if s.streams, err = loadStreams(store, cfg); err != nil {
+		store.Close()
+		return nil, err
+	}
+	if s.metrics, err = newMetrics(cfg.Registerer); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// SetDataEndpoint sets the URL GetDataEndpoint returns; call it before serving.
+func (s *Server) SetDataEndpoint(url string) { s.cfg.DataEndpoint = url }
+
+// Close ends live sessions and closes the store.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	select {
+	case <-s.closed:
+		s.mu.Unlock()
+		return nil
+	default:
+	}
+	close(s.closed)
+	for _, ps := range s.sessions {
+		ps.supersede()
+	}
+	s.mu.Unlock()
+	return s.store.Close()
+}
+
+// Store exposes the fragment store to tests and the benchmark.
+func (s *Server) Store() *fragstore.Store { return s.store }
+
+// retention is the store's per-stream retention; streams without retention keep nothing.
+func (s *Server) retention(stream string) time.Duration {
+	if st, ok := s.streams.byName(stream); ok {
+		return time.Duration(st.info().DataRetentionInHours) * time.Hour
+	}
+	return 0
+}
+
+// ControlHandler serves the control plane (kvs-protocol.md §3).
+func (s *Server) ControlHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+kvsapi.PathCreateStream, s.createStream)
+	mux.HandleFunc("POST "+kvsapi.PathDescribeStream, s.describeStream)
+	mux.HandleFunc("POST "+kvsapi.PathListStreams, s.listStreams)
+	mux.HandleFunc("POST "+kvsapi.PathDeleteStream, s.deleteStream)
+	mux.HandleFunc("POST "+kvsapi.PathGetDataEndpoint, s.getDataEndpoint)
+	mux.HandleFunc("POST "+kvsapi.PathTagStream, s.tagStream)
+	mux.HandleFunc("POST "+kvsapi.PathListTagsForStream, s.listTagsForStream)
+	mux.HandleFunc("POST "+kvsapi.PathUpdateDataRetention, s.updateDataRetention)
+	mux.HandleFunc("/", s.unknownOperation)
+	return s.instrument("control", mux)
+}
+
+// DataHandler serves the data plane: PutMedia, GetMedia, ListFragments and
+// GetMediaForFragmentList.
+func (s *Server) DataHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+kvsapi.PathPutMedia, s.putMedia)
+	mux.HandleFunc("POST "+kvsapi.PathGetMedia, s.getMedia)
+	mux.HandleFunc("POST "+kvsapi.PathListFragments, s.listFragments)
+	mux.HandleFunc("POST "+kvsapi.PathGetMediaForFragmentList, s.getMediaForFragmentList)
+	mux.HandleFunc("/", s.unknownOperation)
+	return s.instrument("data", mux)
+}
+
+// MetricsHandler serves Prometheus metrics.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{})
+}
+
+func (s *Server) unknownOperation(w http.ResponseWriter, r *http.Request) {
+	writeError(w, &kvsapi.Exception{Status: http.StatusNotFound, Type: "UnknownOperationException",
+		Message: fmt.Sprintf("no operation %s %s; operations are POSTs to paths such as %s", r.Method, r.URL.Path, kvsapi.PathDescribeStream)})
+}
