@@ -1,0 +1,239 @@
+package stack_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	kv "github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
+	kvtypes "github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
+	"github.com/aws/smithy-go"
+	"github.com/camstorm/camstorm/stack"
+	"github.com/stretchr/testify/require"
+)
+
+func startStack(t *testing.T, dir string) *stack.Stack {
+	t.Helper()
+	st, err := stack.StartEmbedded(context.Background(), stack.Options{DataDir: dir})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	return st
+}
+
+// sdkClient is the AWS SDK for Go v2 KVS client with nothing changed but the
+// endpoint and the trusted CA.
+func sdkClient(st *stack.Stack) *kv.Client {
+	cfg := aws.Config{
+		Region:      st.Region,
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDCAMSTORMTEST", "secret", ""),
+		HTTPClient:  st.HTTPClient(),
+	}
+	return kv.NewFromConfig(cfg, func(o *kv.Options) { o.BaseEndpoint = aws.String(st.ControlPlaneURL) })
+}
+
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+func TestControlPlaneWithAWSSDK(t *testing.T) {
+	ctx := context.Background()
+	st := startStack(t, t.TempDir())
+	c := sdkClient(st)
+
+	out, err := c.CreateStream(ctx, &kv.CreateStreamInput{
+		StreamName: aws.String("cam-1"), MediaType: aws.String("video/h264"),
+		DataRetentionInHours: aws.Int32(2), DeviceName: aws.String("dev-1"),
+		Tags: map[string]string{"site": "lab"},
+	})
+	require.NoError(t, err)
+	require.Regexp(t, `^arn:aws:kinesisvideo:us-east-1:\d+:stream/cam-1/\d+$`, aws.ToString(out.StreamARN))
+
+	_, err = c.CreateStream(ctx, &kv.CreateStreamInput{StreamName: aws.String("cam-1")})
+	var inUse *kvtypes.ResourceInUseException
+	require.ErrorAs(t, err, &inUse, "CreateStream of an existing stream")
+
+	d, err := c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamName: aws.String("cam-1")})
+	require.NoError(t, err)
+	info := d.StreamInfo
+	require.Equal(t, kvtypes.StatusActive, info.Status)
+	require.Equal(t, int32(2), aws.ToInt32(info.DataRetentionInHours))
+	require.Equal(t, "video/h264", aws.ToString(info.MediaType))
+	require.Equal(t, "dev-1", aws.ToString(info.DeviceName))
+	require.Equal(t, out.StreamARN, info.StreamARN)
+	require.True(t, strings.HasSuffix(aws.ToString(info.KmsKeyId), ":alias/aws/kinesisvideo"), aws.ToString(info.KmsKeyId))
+	require.WithinDuration(t, time.Now(), aws.ToTime(info.CreationTime), time.Minute)
+
+	byARN, err := c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamARN: out.StreamARN})
+	require.NoError(t, err)
+	require.Equal(t, "cam-1", aws.ToString(byARN.StreamInfo.StreamName))
+
+	_, err = c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamName: aws.String("nope")})
+	var nf *kvtypes.ResourceNotFoundException
+	require.ErrorAs(t, err, &nf, "DescribeStream of a missing stream")
+
+	ep, err := c.GetDataEndpoint(ctx, &kv.GetDataEndpointInput{StreamName: aws.String("cam-1"), APIName: kvtypes.APINamePutMedia})
+	require.NoError(t, err)
+	require.Equal(t, st.DataPlaneURL, aws.ToString(ep.DataEndpoint))
+
+	_, err = c.TagStream(ctx, &kv.TagStreamInput{StreamName: aws.String("cam-1"), Tags: map[string]string{"owner": "qa"}})
+	require.NoError(t, err)
+	tags, err := c.ListTagsForStream(ctx, &kv.ListTagsForStreamInput{StreamName: aws.String("cam-1")})
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"site": "lab", "owner": "qa"}, tags.Tags)
+
+	_, err = c.UpdateDataRetention(ctx, &kv.UpdateDataRetentionInput{
+		StreamName: aws.String("cam-1"), CurrentVersion: aws.String("stale"),
+		Operation: kvtypes.UpdateDataRetentionOperationIncreaseDataRetention, DataRetentionChangeInHours: aws.Int32(1),
+	})
+	var vm *kvtypes.VersionMismatchException
+	require.ErrorAs(t, err, &vm, "UpdateDataRetention with a stale version")
+	d, err = c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamName: aws.String("cam-1")})
+	require.NoError(t, err)
+	_, err = c.UpdateDataRetention(ctx, &kv.UpdateDataRetentionInput{
+		StreamName: aws.String("cam-1"), CurrentVersion: d.StreamInfo.Version,
+		Operation: kvtypes.UpdateDataRetentionOperationIncreaseDataRetention, DataRetentionChangeInHours: aws.Int32(3),
+	})
+	require.NoError(t, err)
+	d2, err := c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamName: aws.String("cam-1")})
+	require.NoError(t, err)
+	require.Equal(t, int32(5), aws.ToInt32(d2.StreamInfo.DataRetentionInHours))
+	require.NotEqual(t, aws.ToString(d.StreamInfo.Version), aws.ToString(d2.StreamInfo.Version), "an update changes the version")
+
+	for _, n := range []string{"cam-2", "cam-3", "other"} {
+		_, err := c.CreateStream(ctx, &kv.CreateStreamInput{StreamName: aws.String(n)})
+		require.NoError(t, err)
+	}
+	var names []string
+	p := kv.NewListStreamsPaginator(c, &kv.ListStreamsInput{MaxResults: aws.Int32(2),
+		StreamNameCondition: &kvtypes.StreamNameCondition{ComparisonOperator: kvtypes.ComparisonOperatorBeginsWith, ComparisonValue: aws.String("cam-")}})
+	pages := 0
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		require.NoError(t, err)
+		pages++
+		for _, s := range page.StreamInfoList {
+			names = append(names, aws.ToString(s.StreamName))
+		}
+	}
+	require.Equal(t, []string{"cam-1", "cam-2", "cam-3"}, names)
+	require.Equal(t, 2, pages, "MaxResults 2 over 3 streams is two pages")
+
+	_, err = c.DeleteStream(ctx, &kv.DeleteStreamInput{StreamARN: out.StreamARN})
+	require.NoError(t, err)
+	_, err = c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamName: aws.String("cam-1")})
+	require.ErrorAs(t, err, &nf, "a deleted stream is gone")
+	_, err = c.DeleteStream(ctx, &kv.DeleteStreamInput{StreamARN: out.StreamARN})
+	require.ErrorAs(t, err, &nf, "deleting twice")
+}
+
+func TestControlPlaneRejectsBadInput(t *testing.T) {
+	ctx := context.Background()
+	st := startStack(t, t.TempDir())
+	c := sdkClient(st)
+	for _, tc := range []struct {
+		name string
+		call func() error
+		want string
+	}{
+		{"invalid stream name", func() error {
+			_, err := c.CreateStream(ctx, &kv.CreateStreamInput{StreamName: aws.String("bad name!")})
+			return err
+		}, "InvalidArgumentException"},
+		{"negative retention", func() error {
+			_, err := c.CreateStream(ctx, &kv.CreateStreamInput{StreamName: aws.String("x"), DataRetentionInHours: aws.Int32(-1)})
+			return err
+		}, "InvalidArgumentException"},
+		{"bad APIName", func() error {
+			_, err := c.CreateStream(ctx, &kv.CreateStreamInput{StreamName: aws.String("y")})
+			if err != nil {
+				return err
+			}
+			_, err = c.GetDataEndpoint(ctx, &kv.GetDataEndpointInput{StreamName: aws.String("y"), APIName: "NOPE"})
+			return err
+		}, "InvalidArgumentException"},
+		{"name and ARN both", func() error {
+			_, err := c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamName: aws.String("y"), StreamARN: aws.String("arn:aws:kinesisvideo:us-east-1:1:stream/y/1")})
+			return err
+		}, "InvalidArgumentException"},
+		{"ARN of a recreated stream", func() error {
+			_, err := c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamARN: aws.String("arn:aws:kinesisvideo:us-east-1:123456789012:stream/y/1")})
+			return err
+		}, "ResourceNotFoundException"},
+		{"too many tags", func() error {
+			tags := map[string]string{}
+			for i := range 51 {
+				tags[strings.Repeat("k", i+1)] = "v"
+			}
+			_, err := c.CreateStream(ctx, &kv.CreateStreamInput{StreamName: aws.String("z"), Tags: tags})
+			return err
+		}, "TagsPerResourceExceededLimitException"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			require.Error(t, err)
+			require.Equal(t, tc.want, apiCode(err), "%v", err)
+		})
+	}
+}
+
+func TestJSONBodiesAreSizeLimited(t *testing.T) {
+	st := startStack(t, t.TempDir())
+	body := strings.NewReader(`{"StreamName":"` + strings.Repeat("a", 1<<20) + `"}`)
+	resp, err := st.HTTPClient().Post(st.ControlPlaneURL+"/createStream", "application/json", body)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, "%s", msg)
+	require.Equal(t, "InvalidArgumentException", resp.Header.Get("x-amzn-ErrorType"))
+}
+
+func TestStreamsSurviveRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st := startStack(t, dir)
+	_, err := sdkClient(st).CreateStream(ctx, &kv.CreateStreamInput{StreamName: aws.String("keep"), DataRetentionInHours: aws.Int32(24)})
+	require.NoError(t, err)
+	caFile := st.CACertFile
+	require.NoError(t, st.Close(ctx))
+
+	st2 := startStack(t, dir)
+	require.Equal(t, caFile, st2.CACertFile)
+	d, err := sdkClient(st2).DescribeStream(ctx, &kv.DescribeStreamInput{StreamName: aws.String("keep")})
+	require.NoError(t, err)
+	require.Equal(t, int32(24), aws.ToInt32(d.StreamInfo.DataRetentionInHours))
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	st := startStack(t, t.TempDir())
+	_, _ = sdkClient(st).DescribeStream(context.Background(), &kv.DescribeStreamInput{StreamName: aws.String("none")})
+	resp, err := http.Get(st.MetricsURL)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	require.Contains(t, string(b), `camstorm_ingest_requests_total{code="404",path="/describeStream",plane="control"} 1`)
+}
+
+func TestPlainHTTPIsRefused(t *testing.T) {
+	st := startStack(t, t.TempDir())
+	for _, u := range []string{st.ControlPlaneURL, st.DataPlaneURL} {
+		plain := "http://" + strings.TrimPrefix(u, "https://") + "/describeStream"
+		resp, err := http.Post(plain, "application/json", strings.NewReader(`{"StreamName":"x"}`))
+		if err == nil {
+			// Go's TLS server answers a plaintext request with 400 and closes.
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s", b)
+			require.Contains(t, string(b), "HTTPS")
+		}
+	}
+}

@@ -1,0 +1,224 @@
+// Package stack composes camstorm's reference stack — today the KVS-compatible
+// ingest behind TLS, with its CA and metrics — and starts it in-process on
+// loopback (Embedded mode).
+package stack
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/camstorm/camstorm/stack/ingest"
+	"github.com/camstorm/camstorm/stack/pki"
+)
+
+// Options configure an embedded stack. Zero values take the defaults noted.
+type Options struct {
+	// DataDir holds the CA, certificates and stored fragments. Empty means a
+	// fresh temporary directory that Close removes.
+	DataDir string
+	// ControlAddr, DataAddr and MetricsAddr are listen addresses; default
+	// 127.0.0.1:0 each (a free port). Control and data plane are served over
+	// TLS on separate listeners, as KVS serves them from separate hosts;
+	// metrics are plain HTTP.
+	ControlAddr, DataAddr, MetricsAddr string
+	// Ingest carries ingest settings (timeouts, limits, clock, logger);
+	// DataDir and DataEndpoint are filled in by the stack.
+	Ingest ingest.Config
+	// Hosts are extra names or addresses the server certificate covers.
+	Hosts []string
+}
+
+// Endpoints describe a running stack to its clients; `camstorm stack up`
+// prints them as one JSON line.
+type Endpoints struct {
+	ControlPlaneURL string `json:"control_plane_url"`
+	DataPlaneURL    string `json:"data_plane_url"`
+	MetricsURL      string `json:"metrics_url"`
+	CACertFile      string `json:"ca_cert_file"`
+	Region          string `json:"region"`
+	DataDir         string `json:"data_dir"`
+}
+
+// Stack is a running embedded stack.
+type Stack struct {
+	Endpoints
+	ingest  *ingest.Server
+	ca      *pki.CA
+	servers []*http.Server
+	tempDir string
+	errs    chan error
+	once    sync.Once
+}
+
+// StartEmbedded starts the stack in this process and returns once every
+// listener accepts connections.
+func StartEmbedded(ctx context.Context, o Options) (*Stack, error) {
+	s := &Stack{errs: make(chan error, 3)}
+	if o.DataDir == "" {
+		dir, err := os.MkdirTemp("", "camstorm-stack-*")
+		if err != nil {
+			return nil, fmt.Errorf("stack: %w", err)
+		}
+		o.DataDir, s.tempDir = dir, dir
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("stack: data directory: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close(context.Background())
+		}
+	}()
+	var err error
+	if s.ca, err = pki.LoadOrCreate(filepath.Join(o.DataDir, "pki")); err != nil {
+		return nil, fmt.Errorf("stack: %w", err)
+	}
+
+	listen := func(addr string) (net.Listener, error) {
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		var lc net.ListenConfig
+		ln, err := lc.Listen(ctx, "tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("stack: listening on %s: %w", addr, err)
+		}
+		return ln, nil
+	}
+	ctlLn, err := listen(o.ControlAddr)
+	if err != nil {
+		return nil, err
+	}
+	dataLn, err := listen(o.DataAddr)
+	if err != nil {
+		ctlLn.Close()
+		return nil, err
+	}
+	metLn, err := listen(o.MetricsAddr)
+	if err != nil {
+		ctlLn.Close()
+		dataLn.Close()
+		return nil, err
+	}
+
+	hosts := append([]string{"127.0.0.1", "localhost", "::1"}, o.Hosts...)
+	for _, ln := range []net.Listener{ctlLn, dataLn} {
+		if h, _, _ := net.SplitHostPort(ln.Addr().String()); h != "" && !containsHost(hosts, h) && !net.ParseIP(h).IsUnspecified() {
+			hosts = append(hosts, h)
+		}
+	}
+	cert, err := s.ca.ServerCertificate(hosts)
+	if err != nil {
+		ctlLn.Close()
+		dataLn.Close()
+		metLn.Close()
+		return nil, fmt.Errorf("stack: %w", err)
+	}
+	tlsCfg := pki.ServerTLS(cert)
+
+	ic := o.Ingest
+	ic.DataDir = o.DataDir
+	ic.DataEndpoint = "https://" + dialable(dataLn.Addr())
+	if s.ingest, err = ingest.New(ic); err != nil {
+		ctlLn.Close()
+		dataLn.Close()
+		metLn.Close()
+		return nil, err
+	}
+	s.Endpoints = Endpoints{
+		ControlPlaneURL: "https://" + dialable(ctlLn.Addr()),
+		DataPlaneURL:    ic.DataEndpoint,
+		MetricsURL:      "http://" + dialable(metLn.Addr()) + "/metrics",
+		CACertFile:      s.ca.CACertPath(),
+		Region:          regionOr(ic.Region),
+		DataDir:         o.DataDir,
+	}
+	s.serve(tls.NewListener(ctlLn, tlsCfg), s.ingest.ControlHandler())
+	s.serve(tls.NewListener(dataLn, tlsCfg), s.ingest.DataHandler())
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", s.ingest.MetricsHandler())
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	s.serve(metLn, mux)
+	ok = true
+	return s, nil
+}
+
+func (s *Stack) serve(ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.servers = append(s.servers, srv)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.errs <- err
+		}
+	}()
+}
+
+// Err reports a listener that stopped unexpectedly.
+func (s *Stack) Err() <-chan error { return s.errs }
+
+// Ingest is the running ingest server.
+func (s *Stack) Ingest() *ingest.Server { return s.ingest }
+
+// CA is the stack's certificate authority.
+func (s *Stack) CA() *pki.CA { return s.ca }
+
+// HTTPClient returns a client that trusts the stack's CA.
+func (s *Stack) HTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: s.ca.ClientTLS(), ForceAttemptHTTP2: false}}
+}
+
+// Close stops the listeners (waiting for in-flight requests until ctx ends),
+// closes the ingest and removes a temporary data directory.
+func (s *Stack) Close(ctx context.Context) error {
+	var err error
+	s.once.Do(func() {
+		if s.ingest != nil {
+			// End streaming sessions first so Shutdown does not wait on them.
+			err = s.ingest.Close()
+		}
+		for _, srv := range s.servers {
+			if e := srv.Shutdown(ctx); e != nil {
+				_ = srv.Close()
+			}
+		}
+		if s.tempDir != "" {
+			err = errors.Join(err, os.RemoveAll(s.tempDir))
+		}
+	})
+	return err
+}
+
+func containsHost(hosts []string, h string) bool {
+	for _, x := range hosts {
+		if x == h {
+			return true
+		}
+	}
+	return false
+}
+
+// dialable turns a bound address into one a client can dial: an unspecified
+// host (0.0.0.0, ::) becomes loopback.
+func dialable(a net.Addr) string {
+	host, port, _ := net.SplitHostPort(a.String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func regionOr(r string) string {
+	if r == "" {
+		return "us-east-1"
+	}
+	return r
+}
