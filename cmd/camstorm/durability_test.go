@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/camstorm/camstorm/internal/kvsapi"
+	"github.com/camstorm/camstorm/internal/kvsclient"
+	"github.com/camstorm/camstorm/internal/mkv"
+	"github.com/camstorm/camstorm/simulator/media"
+	"github.com/camstorm/camstorm/stack"
+	"github.com/stretchr/testify/require"
+)
+
+// buildBinary compiles this command once per test binary run.
+var buildBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "camstorm-bin-*")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "camstorm")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", errors.New(string(out))
+	}
+	return bin, nil
+})
+
+// stackProcess is `camstorm stack up` running as a separate process.
+type stackProcess struct {
+	cmd    *exec.Cmd
+	ep     stack.Endpoints
+	stderr *bytes.Buffer
+}
+
+func startStackProcess(t *testing.T, dataDir string) *stackProcess {
+	t.Helper()
+	bin, err := buildBinary()
+	require.NoError(t, err, "building camstorm")
+	cmd := exec.Command(bin, "stack", "up", "--data", dataDir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadBytes('\n')
+	require.NoError(t, err, "stack up printed no JSON line; stderr: %s", stderr.String())
+	var ep stack.Endpoints
+	require.NoError(t, json.Unmarshal(line, &ep), "stack up's line: %s", line)
+	return &stackProcess{cmd: cmd, ep: ep, stderr: &stderr}
+}
+
+func clientFor(t *testing.T, caFile string) *http.Client {
+	pem, err := os.ReadFile(caFile)
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(pem))
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+}
+
+// clusterCapture records the bytes of each cluster as the producer writes them.
+type clusterCapture struct {
+	mu   sync.Mutex
+	cur  *bytes.Buffer
+	byTC map[int64][]byte
+	tc   int64
+}
+
+func (c *clusterCapture) start(tc int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.finish()
+	c.cur, c.tc = new(bytes.Buffer), tc
+}
+
+func (c *clusterCapture) finish() {
+	if c.cur != nil {
+		c.byTC[c.tc] = c.cur.Bytes()
+		c.cur = nil
+	}
+}
+
+func (c *clusterCapture) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur != nil {
+		c.cur.Write(b)
+	}
+	return len(b), nil
+}
+
+// TestPersistedFragmentsSurviveKill9 runs the ingest as its own process,
+// kills it with SIGKILL while a camera is streaming, restarts it on the same
+// data directory and reads every fragment that was acknowledged PERSISTED back
+// byte for byte.
+func TestPersistedFragmentsSurviveKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts camstorm as a separate process")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	data := t.TempDir()
+	p := startStackProcess(t, data)
+	hc := clientFor(t, p.ep.CACertFile)
+	require.NoError(t, kvsclient.Call(ctx, hc, p.ep.ControlPlaneURL, kvsapi.PathCreateStream,
+		kvsapi.CreateStreamInput{StreamName: "durable", DataRetentionInHours: 1}, nil))
+
+	pm, err := kvsclient.StartPutMedia(ctx, hc, p.ep.DataPlaneURL, kvsclient.PutMediaOptions{StreamName: "durable"})
+	require.NoError(t, err)
+	src, err := media.NewSynthetic(media.SyntheticConfig{BitrateBps: 2_000_000, FPS: 15, GOP: time.Second, Seed: 7, Width: 640, Height: 360})
+	require.NoError(t, err)
+
+	capture := &clusterCapture{byTC: map[int64][]byte{}}
+	w := mkv.NewWriter(io.MultiWriter(pm, capture))
+	require.NoError(t, w.WriteHeader(mkv.Header{Tracks: []mkv.TrackSpec{src.Track()}}))
+
+	persisted := map[int64]string{} // cluster timecode -> fragment number
+	var pmu sync.Mutex
+	enough := make(chan struct{})
+	go func() {
+		for {
+			a, err := pm.NextAck()
+			if err != nil {
+				return
+			}
+			if a.EventType == kvsapi.EventPersisted {
+				pmu.Lock()
+				persisted[a.FragmentTimecode] = a.FragmentNumber
+				if len(persisted) == 20 {
+					close(enough)
+				}
+				pmu.Unlock()
+			}
+		}
+	}()
+
+	base := time.Now().UnixMilli()
+	killed := false
+	for !killed {
+		f := src.Next()
+		pts := base + f.PTS.Milliseconds()
+		if f.Key {
+			capture.start(pts)
+			require.NoError(t, w.StartCluster(pts))
+		}
+		if err := w.WriteFrame(src.Track().Number, pts, f.Key, f.Data); err != nil {
+			t.Fatalf("streaming stopped before the kill: %v; stderr: %s", err, p.stderr)
+		}
+		select {
+		case <-enough:
+			// Mid-stream: a fragment is open and bytes are in flight.
+			require.NoError(t, p.cmd.Process.Signal(os.Kill))
+			_ = p.cmd.Wait()
+			killed = true
+		case <-ctx.Done():
+			t.Fatalf("only %d fragments PERSISTED before the deadline; stderr: %s", len(persisted), p.stderr)
+		default:
+		}
+	}
+	pm.Close()
+	pmu.Lock()
+	acked := make(map[int64]string, len(persisted))
+	for tc, n := range persisted {
+		acked[tc] = n
+	}
+	pmu.Unlock()
+
+	p2 := startStackProcess(t, data)
+	require.Equal(t, p.ep.CACertFile, p2.ep.CACertFile, "the CA is reused from the data directory")
+	hc2 := clientFor(t, p2.ep.CACertFile)
+
+	var numbers []string
+	for _, n := range acked {
+		numbers = append(numbers, n)
+	}
+	var list kvsapi.ListFragmentsOutput
+	require.NoError(t, kvsclient.Call(ctx, hc2, p2.ep.DataPlaneURL, kvsapi.PathListFragments,
+		kvsapi.ListFragmentsInput{StreamRef: kvsapi.StreamRef{StreamName: "durable"}}, &list))
+	listed := map[string]bool{}
+	for _, f := range list.Fragments {
+		listed[f.FragmentNumber] = true
+	}
+	for tc, n := range acked {
+		require.True(t, listed[n], "PERSISTED fragment %s (timecode %d) missing from ListFragments after kill -9", n, tc)
+	}
+
+	body, err := json.Marshal(kvsapi.GetMediaForFragmentListInput{StreamRef: kvsapi.StreamRef{StreamName: "durable"}, Fragments: numbers})
+	require.NoError(t, err)
+	resp, err := hc2.Post(p2.ep.DataPlaneURL+kvsapi.PathGetMediaForFragmentList, kvsapi.JSONContentType, bytes.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	got := readClusters(t, resp.Body)
+	require.Len(t, got, len(acked))
+	for tc, n := range acked {
+		require.True(t, bytes.Equal(capture.byTC[tc], got[n]),
+			"fragment %s (timecode %d): %d bytes sent, %d read back, not identical", n, tc, len(capture.byTC[tc]), len(got[n]))
+	}
+	t.Logf("%d PERSISTED fragments read back byte-identical after kill -9", len(acked))
+}
+
+// readClusters splits a GetMedia-style response into the raw cluster bytes of
+// each chunk, keyed by the AWS_KINESISVIDEO_FRAGMENT_NUMBER tag before it.
+func readClusters(t *testing.T, r io.Reader) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	d := mkv.NewDemuxer(r, mkv.Limits{})
+	var number string
+	var cur []byte
+	for {
+		ev, err := d.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		require.NoError(t, err)
+		switch ev.Kind {
+		case mkv.KindTags:
+			for _, tag := range ev.Tags {
+				if tag.Name == kvsapi.TagFragmentNumber {
+					number = tag.Value
+				}
+			}
+		case mkv.KindClusterStart, mkv.KindBlock, mkv.KindClusterOther:
+			cur = append(cur, ev.Raw...)
+		case mkv.KindClusterEnd:
+			out[number] = cur
+			cur = nil
+		}
+	}
+}

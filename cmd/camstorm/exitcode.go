@@ -1,0 +1,34 @@
+package main
+
+import (
+	"context"
+	"errors"
+)
+
+// Exit codes. One table, so scripts and CI can rely on them.
+const (
+	exitOK          = 0
+	exitFailure     = 1   // the harness could not do its job (bad environment, I/O, stack failed)
+	exitUsage       = 2   // wrong flags or arguments
+	exitInterrupted = 130 // stopped by SIGINT/SIGTERM before finishing
+)
+
+var (
+	// errUsage marks errors in how the command was called.
+	errUsage = errors.New("usage")
+	// errSilent marks errors already reported to the user.
+	errSilent = errors.New("already reported")
+)
+
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errUsage):
+		return exitUsage
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
+	default:
+		return exitFailure
+	}
+}
