@@ -18,4 +18,5 @@ const (
 	MaxCodecPrivate       = 1 << 20
 	MaxListFragments      = 1000
 	MaxFragmentListLen    = 1000
+	MaxRetentionHours     = 87600 // ten years
 )

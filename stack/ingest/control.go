@@ -208,6 +208,9 @@ func (s *Server) updateDataRetention(w http.ResponseWriter, r *http.Request) {
 		}
 		switch in.Operation {
 		case kvsapi.RetentionIncrease:
+			if rec.RetentionHours+in.DataRetentionChangeInHours > kvsapi.MaxRetentionHours {
+				return invalidArgument("retention cannot exceed %d hours", kvsapi.MaxRetentionHours)
+			}
 			rec.RetentionHours += in.DataRetentionChangeInHours
 		case kvsapi.RetentionDecrease:
 			if in.DataRetentionChangeInHours > rec.RetentionHours {

@@ -188,8 +188,8 @@ func validateCreate(in kvsapi.CreateStreamInput) *kvsapi.Exception {
 		return invalidArgument("MediaType is longer than 128 characters")
 	case len(in.KmsKeyID) > 2048:
 		return invalidArgument("KmsKeyId is longer than 2048 characters")
-	case in.DataRetentionInHours < 0:
-		return invalidArgument("DataRetentionInHours must be 0 or more")
+	case in.DataRetentionInHours < 0 || in.DataRetentionInHours > kvsapi.MaxRetentionHours:
+		return invalidArgument("DataRetentionInHours must be between 0 and %d", kvsapi.MaxRetentionHours)
 	}
 	return validateTags(in.Tags, 0)
 }
