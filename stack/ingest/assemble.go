@@ -295,9 +295,21 @@ func (a *assembler) addClusterBytes(raw []byte) *kvsapi.Ack {
 		return a.errorAck(kvsapi.ErrMaxFragmentSize)
 	}
 	if f.cluster != nil {
-		*f.cluster = append(*f.cluster, raw...)
+		*f.cluster = appendCapped(*f.cluster, raw, kvsapi.MaxFragmentSize)
 	}
 	return nil
+}
+
+// appendCapped appends b to dst, growing dst as append would but never to a
+// capacity beyond limit (unless dst+b alone exceed it), so a fragment near the
+// size limit does not allocate far more than the limit.
+func appendCapped(dst, b []byte, limit int) []byte {
+	if need := len(dst) + len(b); need > cap(dst) {
+		grown := make([]byte, len(dst), min(max(2*cap(dst), need), max(limit, need)))
+		copy(grown, dst)
+		dst = grown
+	}
+	return append(dst, b...)
 }
 
 func (a *assembler) addBlock(ev mkv.Event) *kvsapi.Ack {

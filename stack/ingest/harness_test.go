@@ -39,7 +39,7 @@ type testIngest struct {
 
 // startTestIngest starts a server with cfg (DataDir defaults to a temporary
 // directory) and stops it when the test ends.
-func startTestIngest(t *testing.T, cfg Config) *testIngest {
+func startTestIngest(t testing.TB, cfg Config) *testIngest {
 	t.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
@@ -99,7 +99,7 @@ func startTestIngest(t *testing.T, cfg Config) *testIngest {
 
 // call POSTs in as JSON to base+path and decodes a 200 body into out. It
 // returns the status and the x-amzn-ErrorType of an error.
-func (ti *testIngest) call(t *testing.T, base, path string, in, out any) (int, string) {
+func (ti *testIngest) call(t testing.TB, base, path string, in, out any) (int, string) {
 	t.Helper()
 	body, err := json.Marshal(in)
 	if err != nil {
@@ -123,7 +123,7 @@ func (ti *testIngest) call(t *testing.T, base, path string, in, out any) (int, s
 }
 
 // createStream creates an ACTIVE stream and returns its ARN.
-func (ti *testIngest) createStream(t *testing.T, name string, retentionHours int) string {
+func (ti *testIngest) createStream(t testing.TB, name string, retentionHours int) string {
 	t.Helper()
 	var out kvsapi.CreateStreamOutput
 	if code, typ := ti.call(t, ti.ControlURL, kvsapi.PathCreateStream,
@@ -133,7 +133,7 @@ func (ti *testIngest) createStream(t *testing.T, name string, retentionHours int
 	return out.StreamARN
 }
 
-func (ti *testIngest) deleteStream(t *testing.T, arn string) {
+func (ti *testIngest) deleteStream(t testing.TB, arn string) {
 	t.Helper()
 	if code, typ := ti.call(t, ti.ControlURL, kvsapi.PathDeleteStream, kvsapi.DeleteStreamInput{StreamARN: arn}, nil); code != http.StatusOK {
 		t.Fatalf("DeleteStream %s: %d %s", arn, code, typ)
@@ -141,7 +141,7 @@ func (ti *testIngest) deleteStream(t *testing.T, arn string) {
 }
 
 // listFragments calls ListFragments and fails the test unless it succeeds.
-func (ti *testIngest) listFragments(t *testing.T, in kvsapi.ListFragmentsInput) kvsapi.ListFragmentsOutput {
+func (ti *testIngest) listFragments(t testing.TB, in kvsapi.ListFragmentsInput) kvsapi.ListFragmentsOutput {
 	t.Helper()
 	var out kvsapi.ListFragmentsOutput
 	if code, typ := ti.call(t, ti.DataURL, kvsapi.PathListFragments, in, &out); code != http.StatusOK {
@@ -185,7 +185,7 @@ type ackResult struct {
 // producer is a PutMedia client: a real chunked HTTP request whose body is a
 // pipe the test writes MKV into, and a reader of the ACK lines.
 type producer struct {
-	t    *testing.T
+	t    testing.TB
 	body *io.PipeWriter
 	resp *http.Response
 	acks chan ackResult
@@ -194,7 +194,7 @@ type producer struct {
 // putMedia opens a PutMedia session and returns once the 200 has arrived —
 // before a single body byte was written. header overrides or adds headers
 // ("" deletes one).
-func (ti *testIngest) putMedia(t *testing.T, stream string, header map[string]string) *producer {
+func (ti *testIngest) putMedia(t testing.TB, stream string, header map[string]string) *producer {
 	t.Helper()
 	p, resp := ti.tryPutMedia(t, stream, header)
 	if resp.StatusCode != http.StatusOK {
@@ -204,7 +204,7 @@ func (ti *testIngest) putMedia(t *testing.T, stream string, header map[string]st
 	return p
 }
 
-func (ti *testIngest) tryPutMedia(t *testing.T, stream string, header map[string]string) (*producer, *http.Response) {
+func (ti *testIngest) tryPutMedia(t testing.TB, stream string, header map[string]string) (*producer, *http.Response) {
 	t.Helper()
 	pr, pw := io.Pipe()
 	req, err := http.NewRequest(http.MethodPost, ti.DataURL+kvsapi.PathPutMedia, pr)
@@ -412,7 +412,7 @@ func makeFragment(t testing.TB, timecode int64, frames, frameSize int, step int6
 // seedStream sends n two-second fragments (60 frames) over one PutMedia
 // session starting at epoch ms base, waits for every PERSISTED, and returns
 // the fragments with the numbers they were stored under.
-func seedStream(t *testing.T, ti *testIngest, stream string, base int64, n int, clock *testClock) ([]sentFragment, []string) {
+func seedStream(t testing.TB, ti *testIngest, stream string, base int64, n int, clock *testClock) ([]sentFragment, []string) {
 	t.Helper()
 	p := ti.putMedia(t, stream, nil)
 	p.send(headerBytes(t, videoHeader()))
@@ -514,7 +514,7 @@ func (m *mediaReader) rawBytes() []byte {
 }
 
 // waitRaw waits until the raw output contains every one of want.
-func (m *mediaReader) waitRaw(t *testing.T, timeout time.Duration, want ...[]byte) {
+func (m *mediaReader) waitRaw(t testing.TB, timeout time.Duration, want ...[]byte) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -537,7 +537,7 @@ func (m *mediaReader) waitRaw(t *testing.T, timeout time.Duration, want ...[]byt
 
 // openMedia POSTs a GetMedia-style request and starts parsing its response.
 // A non-200 response is returned with a nil reader.
-func (ti *testIngest) openMedia(t *testing.T, path string, in any) (*mediaReader, *http.Response) {
+func (ti *testIngest) openMedia(t testing.TB, path string, in any) (*mediaReader, *http.Response) {
 	t.Helper()
 	body, err := json.Marshal(in)
 	if err != nil {
@@ -603,7 +603,7 @@ func (e *endOnError) Read(p []byte) (int, error) {
 }
 
 // all waits for the response to end and returns every chunk.
-func (m *mediaReader) all(t *testing.T, timeout time.Duration) []chunkSegment {
+func (m *mediaReader) all(t testing.TB, timeout time.Duration) []chunkSegment {
 	t.Helper()
 	var out []chunkSegment
 	deadline := time.After(timeout)
@@ -627,7 +627,7 @@ func (m *mediaReader) all(t *testing.T, timeout time.Duration) []chunkSegment {
 // checkChunk verifies one chunk against the fragment sent and the number it
 // was stored under: the KVS tags before the Cluster, the Cluster's frames as
 // ebml-go reads them, and the trailing Tags.
-func checkChunk(t *testing.T, c chunkSegment, f sentFragment, number string, getMedia bool) {
+func checkChunk(t testing.TB, c chunkSegment, f sentFragment, number string, getMedia bool) {
 	t.Helper()
 	if len(c.Tracks) != 1 || len(c.Tracks[0].TrackEntry) == 0 || c.Tracks[0].TrackEntry[0].CodecID != mkv.CodecH264 {
 		t.Errorf("chunk %s: stored Tracks not returned: %+v", number, c.Tracks)
@@ -686,7 +686,7 @@ func chunkNumber(c chunkSegment) string {
 // rawChunkedPutMedia opens a PutMedia over a raw TLS connection so a test can
 // see the response's chunk framing. It returns the connection and a reader
 // positioned after the response headers.
-func (ti *testIngest) rawChunkedPutMedia(t *testing.T, stream string) (net.Conn, *bufio.Reader, http.Header) {
+func (ti *testIngest) rawChunkedPutMedia(t testing.TB, stream string) (net.Conn, *bufio.Reader, http.Header) {
 	t.Helper()
 	conn, err := tls.Dial("tcp", ti.DataAddr, ti.ClientTLS)
 	if err != nil {
