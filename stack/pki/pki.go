@@ -215,7 +215,7 @@ func writeFile(path string, data []byte) error {
 		return fmt.Errorf("pki: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err == nil {
+	if _, err = tmp.Write(data); err == nil {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
