@@ -39,11 +39,30 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
+// lockedBuffer collects a child's stderr, written by os/exec's copier while
+// the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // stackProcess is `camstorm stack up` running as a separate process.
 type stackProcess struct {
 	cmd    *exec.Cmd
 	ep     stack.Endpoints
-	stderr *bytes.Buffer
+	stderr *lockedBuffer
 }
 
 func startStackProcess(t *testing.T, dataDir string) *stackProcess {
@@ -51,8 +70,8 @@ func startStackProcess(t *testing.T, dataDir string) *stackProcess {
 	bin, err := buildBinary()
 	require.NoError(t, err, "building camstorm")
 	cmd := exec.Command(bin, "stack", "up", "--data", dataDir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -61,7 +80,7 @@ func startStackProcess(t *testing.T, dataDir string) *stackProcess {
 	require.NoError(t, err, "stack up printed no JSON line; stderr: %s", stderr.String())
 	var ep stack.Endpoints
 	require.NoError(t, json.Unmarshal(line, &ep), "stack up's line: %s", line)
-	return &stackProcess{cmd: cmd, ep: ep, stderr: &stderr}
+	return &stackProcess{cmd: cmd, ep: ep, stderr: stderr}
 }
 
 func clientFor(t *testing.T, caFile string) *http.Client {
