@@ -317,10 +317,11 @@ func (p producer) run(ctx context.Context, hc *http.Client, deadline time.Time, 
 	return sizes, latencies, nil
 }
 
-// sealAndSync is the raw baseline: workers seal fragments of the given sizes
-// with AES-256-GCM while one writer appends whatever is ready and fsyncs once
-// per batch — ideal group commit with no HTTP, TLS, parsing or indexing.
-func sealAndSync(ctx context.Context, path string, sizes []int, workers int) (Throughput, error) {
+// sealAndSync is the raw baseline: one goroutine seals each fragment with
+// AES-256-GCM, appends it to a file and calls fdatasync once per group of
+// `group` fragments — the group commit a store would do for that many
+// concurrent streams, with no HTTP, TLS, parsing, indexing or scheduling.
+func sealAndSync(ctx context.Context, path string, sizes []int, group int) (Throughput, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return Throughput{}, fmt.Errorf("bench: baseline file: %w", err)
@@ -336,75 +337,26 @@ func sealAndSync(ctx context.Context, path string, sizes []int, workers int) (Th
 	}
 	plain := make([]byte, maxSize)
 	_, _ = rand.Read(plain)
+	sealed := make([]byte, 0, maxSize+aead.Overhead())
+	var nonce [12]byte
 
-	jobs := make(chan int)
-	sealed := make(chan []byte, 4*workers)
-	free := make(chan []byte, 8*workers) // sealed buffers the writer is done with
 	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var nonce [12]byte
-			binary.BigEndian.PutUint32(nonce[:4], uint32(w))
-			var n uint64
-			for size := range jobs {
-				n++
-				binary.BigEndian.PutUint64(nonce[4:], n)
-				var buf []byte
-				select {
-				case buf = <-free:
-				default:
-					buf = make([]byte, 0, maxSize+aead.Overhead())
-				}
-				sealed <- aead.Seal(buf[:0], nonce[:], plain[:size], nil)
-			}
-		}()
-	}
-	go func() {
-		defer close(jobs)
-		for _, s := range sizes {
-			select {
-			case jobs <- s:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	go func() { wg.Wait(); close(sealed) }()
-
 	var total int64
-	for buf := range sealed {
-		batch := [][]byte{buf}
-	drain:
-		for {
-			select {
-			case more, ok := <-sealed:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, more)
-			default:
-				break drain
+	for i, size := range sizes {
+		if err := ctx.Err(); err != nil {
+			return Throughput{}, err
+		}
+		binary.BigEndian.PutUint64(nonce[4:], uint64(i))
+		sealed = aead.Seal(sealed[:0], nonce[:], plain[:size], nil)
+		if _, err := f.Write(sealed); err != nil {
+			return Throughput{}, fmt.Errorf("bench: baseline write: %w", err)
+		}
+		total += int64(size)
+		if (i+1)%group == 0 || i == len(sizes)-1 {
+			if err := datasync(f); err != nil {
+				return Throughput{}, fmt.Errorf("bench: baseline fdatasync: %w", err)
 			}
 		}
-		for _, b := range batch {
-			if _, err := f.Write(b); err != nil {
-				return Throughput{}, fmt.Errorf("bench: baseline write: %w", err)
-			}
-			total += int64(len(b) - aead.Overhead())
-			select {
-			case free <- b:
-			default:
-			}
-		}
-		if err := datasync(f); err != nil {
-			return Throughput{}, fmt.Errorf("bench: baseline fsync: %w", err)
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return Throughput{}, err
 	}
 	return throughput(total, len(sizes), time.Since(start)), nil
 }

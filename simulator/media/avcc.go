@@ -12,7 +12,7 @@ const (
 	nalPPS           = 0x68 // nal_ref_idc 3, type 8
 	nalIDRSlice      = 0x65 // nal_ref_idc 3, type 5
 	nalNonIDRSlice   = 0x41 // nal_ref_idc 2, type 1
-	nalFiller        = 0x0C // nal_ref_idc 0, type 12
+	nalPadding       = 0x1E // nal_ref_idc 0, type 30: unspecified, ignored by decoders
 	profileBaseline  = 66
 	constraintSet0_1 = 0xC0 // Constrained Baseline
 	log2MaxFrameNum  = 4    // frame_num counts 0..15

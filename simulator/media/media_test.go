@@ -2,6 +2,7 @@ package media
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"testing"
@@ -111,7 +112,7 @@ func TestSyntheticMatchesBitrateAndGOP(t *testing.T) {
 }
 
 // checkSyntheticFrame checks the documented payload: AVCC NAL units SEI
-// (with the sequence number), one IDR or non-IDR slice, optional filler.
+// (with the sequence number), one IDR or non-IDR slice, optional padding.
 func checkSyntheticFrame(t *testing.T, f Frame, seq uint64) {
 	t.Helper()
 	var types []byte
@@ -126,8 +127,8 @@ func checkSyntheticFrame(t *testing.T, f Frame, seq uint64) {
 	if f.Key {
 		slice = 5
 	}
-	if len(types) < 2 || len(types) > 3 || types[0] != 6 || types[1] != slice || (len(types) == 3 && types[2] != 12) {
-		t.Fatalf("frame %d (key %v): NAL types %v, want [6 %d] and maybe 12", seq, f.Key, types, slice)
+	if len(types) < 2 || len(types) > 3 || types[0] != 6 || types[1] != slice || (len(types) == 3 && types[2] != 30) {
+		t.Fatalf("frame %d (key %v): NAL types %v, want [6 %d] and maybe 30", seq, f.Key, types, slice)
 	}
 	if got, ok := SyntheticSequence(f.Data); !ok || got != seq {
 		t.Fatalf("frame %d: SyntheticSequence = %d, %v; want %d, true", seq, got, ok, seq)
@@ -308,5 +309,26 @@ func BenchmarkClipNext(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		src.Next()
+	}
+}
+
+// TestSyntheticFramesAreIncompressible: real video does not compress, so
+// neither may the synthetic frames, or disks and links that compress or
+// de-duplicate would flatter every throughput figure.
+func TestSyntheticFramesAreIncompressible(t *testing.T) {
+	src, err := NewSynthetic(SyntheticConfig{BitrateBps: 4_000_000, FPS: 15, GOP: 2 * time.Second, Seed: 3, Width: 640, Height: 360})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw bytes.Buffer
+	for range 60 {
+		raw.Write(src.Next().Data)
+	}
+	var z bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&z, gzip.BestCompression)
+	_, _ = zw.Write(raw.Bytes())
+	_ = zw.Close()
+	if ratio := float64(z.Len()) / float64(raw.Len()); ratio < 0.95 {
+		t.Fatalf("60 frames (%d bytes) gzip to %.0f%% of their size; want at least 95%%", raw.Len(), 100*ratio)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/camstorm/camstorm/internal/mkv"
@@ -37,7 +38,7 @@ const (
 	seiPayloadLen = 16 + seqBytes
 	seiNALLen     = 4 + 1 + 1 + 1 + seiPayloadLen + 1
 	seqOffset     = 4 + 1 + 1 + 1 + 16
-	// A filler NAL: length, header, 0xFF bytes, rbsp trailing bits.
+	// A padding NAL: length, header, random bytes, a final 0x80.
 	minFillerNAL = 4 + 1 + 1
 )
 
@@ -131,7 +132,10 @@ func minFrameSizes(macroblocks int) (p, key int) {
 //     set), so a consumer can check continuity;
 //  2. one slice: on key frames an IDR picture of flat grey, otherwise a P
 //     picture with every macroblock skipped;
-//  3. filler data (0xFF bytes) up to the frame's size, when there is room.
+//  3. padding up to the frame's size, when there is room: a NAL unit of an
+//     unspecified type (decoders ignore it) holding seeded random non-zero
+//     bytes, so frames are as incompressible as real video and disks or
+//     links that compress or de-duplicate see realistic bytes.
 //
 // Decoders show a grey picture; the sizes are what matters to a load test.
 type syntheticSource struct {
@@ -144,7 +148,6 @@ type syntheticSource struct {
 	idr       [2][]byte                    // idr_pic_id 0 and 1, alternating
 	p         [1 << log2MaxFrameNum][]byte // by frame_num
 	buf       []byte                       // reused for every frame; starts with the SEI
-	ff        []byte                       // 0xFF filler to copy from
 	carry     float64                      // bytes owed to (positive) or by the bitrate target
 	seq       uint64
 	idrCount  uint64
@@ -190,10 +193,6 @@ func NewSynthetic(cfg SyntheticConfig) (Source, error) {
 	_, minKey := minFrameSizes(mbs)
 	size := max(int(keyTarget*(1+sizeJitter)*2), minKey+minFillerNAL)
 	s.buf = make([]byte, size)
-	s.ff = make([]byte, size)
-	for i := range s.ff {
-		s.ff[i] = 0xFF
-	}
 	binary.BigEndian.PutUint32(s.buf, seiNALLen-4)
 	copy(s.buf[4:], []byte{nalSEI, 5, seiPayloadLen})
 	copy(s.buf[7:], SyntheticSEIUUID[:])
@@ -221,8 +220,8 @@ func (s *syntheticSource) Next() Frame {
 	n += 4 + copy(b[n+4:], slice)
 	if pad := min(size, len(b)) - n; pad >= minFillerNAL {
 		binary.BigEndian.PutUint32(b[n:], uint32(pad-4))
-		b[n+4] = nalFiller
-		copy(b[n+5:n+pad-1], s.ff)
+		b[n+4] = nalPadding
+		fillPadding(b[n+5:n+pad-1], s.rng.IntN(padPoolSize))
 		b[n+pad-1] = 0x80
 		n += pad
 	}
@@ -235,6 +234,38 @@ func (s *syntheticSource) Next() Frame {
 }
 
 func (s *syntheticSource) Track() mkv.TrackSpec { return s.track }
+
+// padPoolSize is large enough that two frames rarely share padding bytes
+// within a compressor's window or a de-duplicating disk's block.
+const padPoolSize = 16 << 20
+
+// padPool is random non-zero bytes (no zero bytes: no start codes or
+// emulation prevention to worry about), made once per process from a fixed
+// seed and shared by every synthetic source.
+var padPool = sync.OnceValue(func() []byte {
+	rng := rand.New(rand.NewPCG(0x63616D73, 0x746F726D))
+	p := make([]byte, padPoolSize)
+	for i := 0; i < len(p); i += 8 {
+		v := rng.Uint64()
+		for j := 0; j < 8; j++ {
+			b := byte(v >> (8 * j))
+			if b == 0 {
+				b = byte(1 + j)
+			}
+			p[i+j] = b
+		}
+	}
+	return p
+})
+
+// fillPadding copies pool bytes into dst starting at off, wrapping around.
+func fillPadding(dst []byte, off int) {
+	pool := padPool()
+	for len(dst) > 0 {
+		n := copy(dst, pool[off:])
+		dst, off = dst[n:], 0
+	}
+}
 
 // putSequence writes the low 56 bits of seq, 7 bits per byte with the top bit
 // set, so the SEI payload never contains a zero byte and needs no
