@@ -86,9 +86,10 @@ type IngestResult struct {
 	Errors       []string      `json:"errors,omitempty"`
 }
 
-// Ingest runs producers against an embedded stack and then the raw baseline
-// (AES-256-GCM sealing and fdatasync-writing the same fragment sizes to the same
-// disk with ideal group commit) and reports persisted MB/s for both.
+// Ingest runs producers against an embedded stack and then, twice, the raw
+// baseline (AES-256-GCM sealing and fdatasync-writing the same fragment sizes
+// to the same disk with pipelined group commit), and reports persisted MB/s
+// for the ingest and the better baseline run.
 func Ingest(ctx context.Context, o IngestOptions) (IngestResult, error) {
 	o.defaults()
 	res := IngestResult{Options: o}
@@ -112,9 +113,17 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestResult, error) {
 	res.PersistedP50 = latencies[len(latencies)/2]
 	res.PersistedP99 = latencies[len(latencies)*99/100]
 
-	syscall.Sync()
-	if res.Baseline, err = sealAndSync(ctx, filepath.Join(dir, "baseline.log"), sizes, o.Streams); err != nil {
-		return res, err
+	// The disk under a VM varies from run to run; the better of two baseline
+	// runs is the ceiling the ratio is taken against.
+	for range 2 {
+		syscall.Sync()
+		tp, err := sealAndSync(ctx, filepath.Join(dir, "baseline.log"), sizes, o.Streams)
+		if err != nil {
+			return res, err
+		}
+		if tp.MBps > res.Baseline.MBps {
+			res.Baseline = tp
+		}
 	}
 	res.Ratio = res.Ingest.MBps / res.Baseline.MBps
 	return res, nil
@@ -318,9 +327,10 @@ func (p producer) run(ctx context.Context, hc *http.Client, deadline time.Time, 
 }
 
 // sealAndSync is the raw baseline: one goroutine seals each fragment with
-// AES-256-GCM, appends it to a file and calls fdatasync once per group of
-// `group` fragments — the group commit a store would do for that many
-// concurrent streams, with no HTTP, TLS, parsing, indexing or scheduling.
+// AES-256-GCM while another appends the sealed fragments to a file and calls
+// fdatasync once per group of `group` fragments — the pipelined group commit a
+// store would do for that many concurrent streams, with no HTTP, TLS,
+// parsing, indexing or scheduling.
 func sealAndSync(ctx context.Context, path string, sizes []int, group int) (Throughput, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -337,26 +347,52 @@ func sealAndSync(ctx context.Context, path string, sizes []int, group int) (Thro
 	}
 	plain := make([]byte, maxSize)
 	_, _ = rand.Read(plain)
-	sealed := make([]byte, 0, maxSize+aead.Overhead())
-	var nonce [12]byte
 
+	// The sealer may run one group ahead of the writer: it seals the next
+	// group while the writer waits for the disk.
+	sealed := make(chan []byte, group)
+	free := make(chan []byte, 2*group+1)
+	for range cap(free) {
+		free <- make([]byte, 0, maxSize+aead.Overhead())
+	}
+	stop := make(chan struct{})
+	defer close(stop)
 	start := time.Now()
+	go func() {
+		defer close(sealed)
+		var nonce [12]byte
+		for i, size := range sizes {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-stop:
+				return
+			}
+			binary.BigEndian.PutUint64(nonce[4:], uint64(i))
+			sealed <- aead.Seal(buf[:0], nonce[:], plain[:size], nil)
+		}
+	}()
+
 	var total int64
-	for i, size := range sizes {
+	pending := 0
+	for b := range sealed {
 		if err := ctx.Err(); err != nil {
 			return Throughput{}, err
 		}
-		binary.BigEndian.PutUint64(nonce[4:], uint64(i))
-		sealed = aead.Seal(sealed[:0], nonce[:], plain[:size], nil)
-		if _, err := f.Write(sealed); err != nil {
+		if _, err := f.Write(b); err != nil {
 			return Throughput{}, fmt.Errorf("bench: baseline write: %w", err)
 		}
-		total += int64(size)
-		if (i+1)%group == 0 || i == len(sizes)-1 {
+		total += int64(len(b) - aead.Overhead())
+		free <- b
+		if pending++; pending == group {
 			if err := datasync(f); err != nil {
 				return Throughput{}, fmt.Errorf("bench: baseline fdatasync: %w", err)
 			}
+			pending = 0
 		}
+	}
+	if err := datasync(f); err != nil {
+		return Throughput{}, fmt.Errorf("bench: baseline fdatasync: %w", err)
 	}
 	return throughput(total, len(sizes), time.Since(start)), nil
 }

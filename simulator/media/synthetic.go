@@ -1,12 +1,13 @@
 package media
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/camstorm/camstorm/internal/mkv"
@@ -133,9 +134,8 @@ func minFrameSizes(macroblocks int) (p, key int) {
 //  2. one slice: on key frames an IDR picture of flat grey, otherwise a P
 //     picture with every macroblock skipped;
 //  3. padding up to the frame's size, when there is room: a NAL unit of an
-//     unspecified type (decoders ignore it) holding seeded random non-zero
-//     bytes, so frames are as incompressible as real video and disks or
-//     links that compress or de-duplicate see realistic bytes.
+//     unspecified type (decoders ignore it) holding a seeded keystream, so
+//     frames are as incompressible and unique as real video.
 //
 // Decoders show a grey picture; the sizes are what matters to a load test.
 type syntheticSource struct {
@@ -145,6 +145,7 @@ type syntheticSource struct {
 	pTarget   float64
 	keyTarget float64
 	rng       *rand.Rand
+	keystream cipher.Stream                // AES-CTR keyed from the seed: padding bytes
 	idr       [2][]byte                    // idr_pic_id 0 and 1, alternating
 	p         [1 << log2MaxFrameNum][]byte // by frame_num
 	buf       []byte                       // reused for every frame; starts with the SEI
@@ -182,6 +183,13 @@ func NewSynthetic(cfg SyntheticConfig) (Source, error) {
 		keyTarget: keyTarget,
 		rng:       rand.New(rand.NewPCG(uint64(cfg.Seed), 0x9E3779B97F4A7C15)),
 	}
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[:], uint64(cfg.Seed))
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		return nil, err
+	}
+	s.keystream = cipher.NewCTR(block, make([]byte, aes.BlockSize))
 	for id := range s.idr {
 		s.idr[id] = sliceNAL(mbs, true, 0, uint64(id))
 	}
@@ -221,7 +229,7 @@ func (s *syntheticSource) Next() Frame {
 	if pad := min(size, len(b)) - n; pad >= minFillerNAL {
 		binary.BigEndian.PutUint32(b[n:], uint32(pad-4))
 		b[n+4] = nalPadding
-		fillPadding(b[n+5:n+pad-1], s.rng.IntN(padPoolSize))
+		s.fillPadding(b[n+5 : n+pad-1])
 		b[n+pad-1] = 0x80
 		n += pad
 	}
@@ -235,35 +243,18 @@ func (s *syntheticSource) Next() Frame {
 
 func (s *syntheticSource) Track() mkv.TrackSpec { return s.track }
 
-// padPoolSize is large enough that two frames rarely share padding bytes
-// within a compressor's window or a de-duplicating disk's block.
-const padPoolSize = 16 << 20
-
-// padPool is random non-zero bytes (no zero bytes: no start codes or
-// emulation prevention to worry about), made once per process from a fixed
-// seed and shared by every synthetic source.
-var padPool = sync.OnceValue(func() []byte {
-	rng := rand.New(rand.NewPCG(0x63616D73, 0x746F726D))
-	p := make([]byte, padPoolSize)
-	for i := 0; i < len(p); i += 8 {
-		v := rng.Uint64()
-		for j := 0; j < 8; j++ {
-			b := byte(v >> (8 * j))
-			if b == 0 {
-				b = byte(1 + j)
-			}
-			p[i+j] = b
-		}
+// fillPadding fills dst with this source's keystream: bytes that never
+// repeat, as in real video, so disks and links that compress or
+// de-duplicate see realistic data. Every second byte has its low bit set, so
+// the NAL unit never holds two zero bytes in a row (no start-code emulation).
+func (s *syntheticSource) fillPadding(dst []byte) {
+	s.keystream.XORKeyStream(dst, dst)
+	for len(dst) >= 8 {
+		binary.LittleEndian.PutUint64(dst, binary.LittleEndian.Uint64(dst)|0x0100010001000100)
+		dst = dst[8:]
 	}
-	return p
-})
-
-// fillPadding copies pool bytes into dst starting at off, wrapping around.
-func fillPadding(dst []byte, off int) {
-	pool := padPool()
-	for len(dst) > 0 {
-		n := copy(dst, pool[off:])
-		dst, off = dst[n:], 0
+	for i := range dst {
+		dst[i] |= 1
 	}
 }
 
