@@ -28,13 +28,8 @@ func (s *Server) createStream(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) describeStream(w http.ResponseWriter, r *http.Request) {
 	var in kvsapi.StreamRef
-	if e := s.decodeJSON(w, r, &in); e != nil {
-		writeError(w, e)
-		return
-	}
-	st, e := s.streams.resolve(in)
-	if e != nil {
-		writeError(w, e)
+	st, ok := s.streamRequest(w, r, &in, &in)
+	if !ok {
 		return
 	}
 	writeJSON(w, kvsapi.DescribeStreamOutput{StreamInfo: st.info()})
@@ -130,20 +125,15 @@ func (s *Server) getDataEndpoint(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) tagStream(w http.ResponseWriter, r *http.Request) {
 	var in kvsapi.TagStreamInput
-	if e := s.decodeJSON(w, r, &in); e != nil {
-		writeError(w, e)
-		return
-	}
-	st, e := s.streams.resolve(in.StreamRef)
-	if e != nil {
-		writeError(w, e)
+	st, ok := s.streamRequest(w, r, &in, &in.StreamRef)
+	if !ok {
 		return
 	}
 	if len(in.Tags) == 0 {
 		writeError(w, invalidArgument("Tags must hold at least one tag"))
 		return
 	}
-	e = s.streams.update(r.Context(), st, func(rec *streamRecord) *kvsapi.Exception {
+	e := s.streams.update(r.Context(), st, func(rec *streamRecord) *kvsapi.Exception {
 		added := 0
 		for k := range in.Tags {
 			if _, ok := rec.Tags[k]; !ok {
@@ -170,13 +160,8 @@ func (s *Server) tagStream(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listTagsForStream(w http.ResponseWriter, r *http.Request) {
 	var in kvsapi.ListTagsForStreamInput
-	if e := s.decodeJSON(w, r, &in); e != nil {
-		writeError(w, e)
-		return
-	}
-	st, e := s.streams.resolve(in.StreamRef)
-	if e != nil {
-		writeError(w, e)
+	st, ok := s.streamRequest(w, r, &in, &in.StreamRef)
+	if !ok {
 		return
 	}
 	tags := st.record().Tags
@@ -188,20 +173,15 @@ func (s *Server) listTagsForStream(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) updateDataRetention(w http.ResponseWriter, r *http.Request) {
 	var in kvsapi.UpdateDataRetentionInput
-	if e := s.decodeJSON(w, r, &in); e != nil {
-		writeError(w, e)
-		return
-	}
-	st, e := s.streams.resolve(in.StreamRef)
-	if e != nil {
-		writeError(w, e)
+	st, ok := s.streamRequest(w, r, &in, &in.StreamRef)
+	if !ok {
 		return
 	}
 	if in.DataRetentionChangeInHours < 1 {
 		writeError(w, invalidArgument("DataRetentionChangeInHours must be at least 1"))
 		return
 	}
-	e = s.streams.update(r.Context(), st, func(rec *streamRecord) *kvsapi.Exception {
+	e := s.streams.update(r.Context(), st, func(rec *streamRecord) *kvsapi.Exception {
 		if in.CurrentVersion != rec.Version {
 			return &kvsapi.Exception{Status: http.StatusBadRequest, Type: kvsapi.ExcVersionMismatch,
 				Message: "CurrentVersion does not match the stream's version; describe the stream and retry"}

@@ -60,13 +60,8 @@ func parseListCursor(token, arn string) (listCursor, *kvsapi.Exception) {
 // fragment-number order (KVS promises no order), MaxResults at a time.
 func (s *Server) listFragments(w http.ResponseWriter, r *http.Request) {
 	var in kvsapi.ListFragmentsInput
-	if e := s.decodeJSON(w, r, &in); e != nil {
-		writeError(w, e)
-		return
-	}
-	st, e := s.streams.resolve(in.StreamRef)
-	if e != nil {
-		writeError(w, e)
+	st, ok := s.streamRequest(w, r, &in, &in.StreamRef)
+	if !ok {
 		return
 	}
 	rec := st.record()
@@ -79,6 +74,7 @@ func (s *Server) listFragments(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := listCursor{Version: 1, ARN: rec.ARN}
+	var e *kvsapi.Exception
 	switch {
 	case in.NextToken != "":
 		if c, e = parseListCursor(in.NextToken, rec.ARN); e != nil {
@@ -137,13 +133,8 @@ func (s *Server) listFragments(w http.ResponseWriter, r *http.Request) {
 // and the rest are still served.
 func (s *Server) getMediaForFragmentList(w http.ResponseWriter, r *http.Request) {
 	var in kvsapi.GetMediaForFragmentListInput
-	if e := s.decodeJSON(w, r, &in); e != nil {
-		writeError(w, e)
-		return
-	}
-	st, e := s.streams.resolve(in.StreamRef)
-	if e != nil {
-		writeError(w, e)
+	st, ok := s.streamRequest(w, r, &in, &in.StreamRef)
+	if !ok {
 		return
 	}
 	name := st.record().Name

@@ -121,13 +121,8 @@ func validFragmentNumber(s string) bool {
 // deleted or the server closes.
 func (s *Server) getMedia(w http.ResponseWriter, r *http.Request) {
 	var in kvsapi.GetMediaInput
-	if e := s.decodeJSON(w, r, &in); e != nil {
-		writeError(w, e)
-		return
-	}
-	st, e := s.streams.resolve(in.StreamRef)
-	if e != nil {
-		writeError(w, e)
+	st, ok := s.streamRequest(w, r, &in, &in.StreamRef)
+	if !ok {
 		return
 	}
 	name := st.record().Name
