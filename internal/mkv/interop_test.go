@@ -5,13 +5,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/camstorm/camstorm/internal/tooltest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/at-wat/ebml-go"
 
@@ -26,53 +25,6 @@ import (
 
 // epochBase is the ABSOLUTE-mode timecode of the first frame (epoch ms).
 const epochBase = 1_700_000_000_000
-
-// requireTool skips the test when a tool is missing, unless CI asks for all
-// tools with CAMSTORM_REQUIRE_TOOLS=1.
-func requireTool(t *testing.T, tool, debianPackage string) string {
-	t.Helper()
-	path, err := exec.LookPath(tool)
-	if err == nil {
-		return path
-	}
-	msg := fmt.Sprintf("%s is not on PATH; install the Debian package %s (apt-get install %s)", tool, debianPackage, debianPackage)
-	if os.Getenv("CAMSTORM_REQUIRE_TOOLS") == "1" {
-		t.Fatal(msg + " — required because CAMSTORM_REQUIRE_TOOLS=1")
-	}
-	t.Skip(msg)
-	return ""
-}
-
-// runTool runs a tool with a time limit and returns its stdout and stderr.
-func runTool(t *testing.T, path string, args ...string) (stdout, stderr string) {
-	t.Helper()
-	cmd := exec.Command(path, args...)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", path, err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("%s %s: %v\nstdout:\n%s\nstderr:\n%s", filepath.Base(path), strings.Join(args, " "), err, tail(out.String()), errOut.String())
-		}
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("%s %s did not finish in 30 s", filepath.Base(path), strings.Join(args, " "))
-	}
-	return out.String(), errOut.String()
-}
-
-func tail(s string) string {
-	if len(s) > 4000 {
-		return "…" + s[len(s)-4000:]
-	}
-	return s
-}
 
 // writtenFrame is what the re-mux wrote for one frame.
 type writtenFrame struct {
@@ -141,9 +93,9 @@ func remuxFixture(t *testing.T) remux {
 }
 
 func TestInteropMkvinfoAcceptsKVSProfile(t *testing.T) {
-	mkvinfo := requireTool(t, "mkvinfo", "mkvtoolnix")
+	mkvinfo := tooltest.Require(t, "mkvinfo", "mkvtoolnix")
 	r := remuxFixture(t)
-	out, stderr := runTool(t, mkvinfo, "-v", r.path)
+	out, stderr := tooltest.Run(t, mkvinfo, "-v", r.path)
 	checkMkvinfoClean(t, out, stderr)
 	for _, want := range []string{
 		"Segment: size unknown",
@@ -157,7 +109,7 @@ func TestInteropMkvinfoAcceptsKVSProfile(t *testing.T) {
 		"Cluster timestamp: 472222:13:20.000000000", // epoch 1.7e9 s as hours
 	} {
 		if !strings.Contains(out, want) {
-			t.Errorf("mkvinfo -v output lacks %q:\n%s", want, tail(out))
+			t.Errorf("mkvinfo -v output lacks %q:\n%s", want, tooltest.Tail(out))
 		}
 	}
 	if got := strings.Count(out, "+ Simple block: "); got != len(r.frames) {
@@ -196,9 +148,9 @@ type ffprobeResult struct {
 }
 
 func TestInteropFFprobeCountsEveryFrame(t *testing.T) {
-	ffprobe := requireTool(t, "ffprobe", "ffmpeg")
+	ffprobe := tooltest.Require(t, "ffprobe", "ffmpeg")
 	r := remuxFixture(t)
-	out, stderr := runTool(t, ffprobe, "-v", "error", "-count_frames", "-show_streams", "-show_format", "-of", "json", r.path)
+	out, stderr := tooltest.Run(t, ffprobe, "-v", "error", "-count_frames", "-show_streams", "-show_format", "-of", "json", r.path)
 	if stderr != "" {
 		t.Errorf("ffprobe -v error wrote to stderr:\n%s", stderr)
 	}
@@ -222,9 +174,9 @@ func TestInteropFFprobeCountsEveryFrame(t *testing.T) {
 }
 
 func TestInteropFFmpegDecodesWithoutErrors(t *testing.T) {
-	ffmpeg := requireTool(t, "ffmpeg", "ffmpeg")
+	ffmpeg := tooltest.Require(t, "ffmpeg", "ffmpeg")
 	r := remuxFixture(t)
-	out, stderr := runTool(t, ffmpeg, "-nostdin", "-v", "error", "-i", r.path, "-f", "null", "-")
+	out, stderr := tooltest.Run(t, ffmpeg, "-nostdin", "-v", "error", "-i", r.path, "-f", "null", "-")
 	if stderr != "" || out != "" {
 		t.Errorf("ffmpeg -v error decode printed:\nstdout: %s\nstderr: %s", out, stderr)
 	}
@@ -359,8 +311,8 @@ func TestInteropEBMLGoReadsBackEveryFrame(t *testing.T) {
 }
 
 func TestInteropMultiTrackFile(t *testing.T) {
-	mkvinfo := requireTool(t, "mkvinfo", "mkvtoolnix")
-	mkvmerge := requireTool(t, "mkvmerge", "mkvtoolnix")
+	mkvinfo := tooltest.Require(t, "mkvinfo", "mkvtoolnix")
+	mkvmerge := tooltest.Require(t, "mkvmerge", "mkvtoolnix")
 	clip, err := fixtures.H264()
 	if err != nil {
 		t.Fatal(err)
@@ -412,12 +364,12 @@ func TestInteropMultiTrackFile(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	info, stderr := runTool(t, mkvinfo, "-v", path)
+	info, stderr := tooltest.Run(t, mkvinfo, "-v", path)
 	checkMkvinfoClean(t, info, stderr)
 	for _, want := range []string{"Track type: video", "Track type: audio", "Codec ID: A_AAC", "Codec ID: M_CAMSTORM/EVENTS",
 		"Sampling frequency: 44100", "Channels: 2"} {
 		if !strings.Contains(info, want) {
-			t.Errorf("mkvinfo -v output lacks %q:\n%s", want, tail(info))
+			t.Errorf("mkvinfo -v output lacks %q:\n%s", want, tooltest.Tail(info))
 		}
 	}
 	if got := strings.Count(info, "+ Simple block: "); got != frames {
@@ -429,7 +381,7 @@ func TestInteropMultiTrackFile(t *testing.T) {
 		}
 	}
 
-	ident, stderr := runTool(t, mkvmerge, "-J", path)
+	ident, stderr := tooltest.Run(t, mkvmerge, "-J", path)
 	var id struct {
 		Container struct {
 			Recognized, Supported bool

@@ -2,11 +2,10 @@ package media
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/camstorm/camstorm/internal/tooltest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,43 +17,6 @@ import (
 
 // These tests show that synthetic streams are real H.264 to independent
 // tools: mkvinfo reads the track, FFmpeg decodes every frame without error.
-
-func requireTool(t *testing.T, tool, debianPackage string) string {
-	t.Helper()
-	path, err := exec.LookPath(tool)
-	if err == nil {
-		return path
-	}
-	msg := fmt.Sprintf("%s is not on PATH; install the Debian package %s (apt-get install %s)", tool, debianPackage, debianPackage)
-	if os.Getenv("CAMSTORM_REQUIRE_TOOLS") == "1" {
-		t.Fatal(msg + " — required because CAMSTORM_REQUIRE_TOOLS=1")
-	}
-	t.Skip(msg)
-	return ""
-}
-
-func runTool(t *testing.T, path string, args ...string) (stdout, stderr string) {
-	t.Helper()
-	cmd := exec.Command(path, args...)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", path, err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("%s %s: %v\nstderr:\n%s", filepath.Base(path), strings.Join(args, " "), err, errOut.String())
-		}
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("%s %s did not finish in 30 s", filepath.Base(path), strings.Join(args, " "))
-	}
-	return out.String(), errOut.String()
-}
 
 // writeSynthetic writes n frames of src as a KVS-style MKV, one cluster per GOP.
 func writeSynthetic(t *testing.T, src Source, n int) string {
@@ -95,9 +57,9 @@ func writeSynthetic(t *testing.T, src Source, n int) string {
 }
 
 func TestInteropSyntheticDecodesAsH264(t *testing.T) {
-	ffmpeg := requireTool(t, "ffmpeg", "ffmpeg")
-	ffprobe := requireTool(t, "ffprobe", "ffmpeg")
-	mkvinfo := requireTool(t, "mkvinfo", "mkvtoolnix")
+	ffmpeg := tooltest.Require(t, "ffmpeg", "ffmpeg")
+	ffprobe := tooltest.Require(t, "ffprobe", "ffmpeg")
+	mkvinfo := tooltest.Require(t, "mkvinfo", "mkvtoolnix")
 	cases := []SyntheticConfig{
 		{BitrateBps: 1_000_000, FPS: 30, GOP: time.Second, Seed: 1, Width: 640, Height: 360},
 		{BitrateBps: 2_000_000, FPS: 25, GOP: 2 * time.Second, Seed: 2, Width: 1366, Height: 768},
@@ -112,7 +74,7 @@ func TestInteropSyntheticDecodesAsH264(t *testing.T) {
 			const frames = 75 // crosses at least one GOP and the frame_num wrap at 16
 			path := writeSynthetic(t, src, frames)
 
-			info, stderr := runTool(t, mkvinfo, path)
+			info, stderr := tooltest.Run(t, mkvinfo, path)
 			if stderr != "" || strings.Contains(info, "Error") || strings.Contains(info, "Warning") {
 				t.Errorf("mkvinfo complains:\n%s\n%s", stderr, info)
 			}
@@ -120,12 +82,12 @@ func TestInteropSyntheticDecodesAsH264(t *testing.T) {
 				t.Errorf("mkvinfo does not read the avcC as H.264 Baseline:\n%s", info)
 			}
 
-			out, stderr := runTool(t, ffmpeg, "-nostdin", "-v", "error", "-i", path, "-f", "null", "-")
+			out, stderr := tooltest.Run(t, ffmpeg, "-nostdin", "-v", "error", "-i", path, "-f", "null", "-")
 			if out != "" || stderr != "" {
 				t.Errorf("ffmpeg -v error decode printed:\n%s%s", out, stderr)
 			}
 
-			out, stderr = runTool(t, ffprobe, "-v", "error", "-count_frames", "-show_streams", "-of", "json", path)
+			out, stderr = tooltest.Run(t, ffprobe, "-v", "error", "-count_frames", "-show_streams", "-of", "json", path)
 			if stderr != "" {
 				t.Errorf("ffprobe -v error printed:\n%s", stderr)
 			}
