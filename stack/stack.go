@@ -90,7 +90,7 @@ func StartEmbedded(ctx context.Context, o Options) (*Stack, error) {
 		var lc net.ListenConfig
 		ln, err := lc.Listen(ctx, "tcp", addr)
 		if err != nil {
-			return nil, fmt.Errorf("stack: listening on %s: %w", addr, err)
+			return nil, fmt.Errorf("stack: listening on %s: %w (choose another address, or port 0 for any free one)", addr, err)
 		}
 		return ln, nil
 	}
