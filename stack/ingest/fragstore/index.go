@@ -50,6 +50,19 @@ func (st *streamState) find(num uint64) (int, bool) {
 }
 
 // insert keeps frags ordered by number; appends at the end in the common case.
+// visible returns the fragment numbered num if c lets it be seen; st may be
+// nil (no such stream). The store's lock must be held.
+func (st *streamState) visible(num uint64, c cutoff) (Info, bool) {
+	if st == nil {
+		return Info{}, false
+	}
+	i, found := st.find(num)
+	if !found || !c.visible(&st.frags[i]) {
+		return Info{}, false
+	}
+	return st.info(&st.frags[i]), true
+}
+
 func (st *streamState) insert(e entry) {
 	n := len(st.frags)
 	if n == 0 || st.frags[n-1].num <= e.num {

@@ -22,15 +22,7 @@ func (s *Store) Get(stream, number string) (Info, bool) {
 	c := s.cutoffFor(stream)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	st := s.streams[stream]
-	if st == nil {
-		return Info{}, false
-	}
-	i, found := st.find(num)
-	if !found || !c.visible(&st.frags[i]) {
-		return Info{}, false
-	}
-	return st.info(&st.frags[i]), true
+	return s.streams[stream].visible(num, c)
 }
 
 // ByProducerTime returns the fragment of stream with exactly this producer
@@ -47,11 +39,7 @@ func (s *Store) ByProducerTime(stream string, producerMs int64) (Info, bool) {
 	if !ok {
 		return Info{}, false
 	}
-	i, found := st.find(num)
-	if !found || !c.visible(&st.frags[i]) {
-		return Info{}, false
-	}
-	return st.info(&st.frags[i]), true
+	return st.visible(num, c)
 }
 
 // After returns up to max fragments of stream numbered above number, in
