@@ -88,6 +88,7 @@ type putSession struct {
 	persistQ    chan *inboundFragment
 	persistDone chan struct{}
 	archivalErr *kvsapi.Ack // written by the persister before persistDone closes
+	doneStoring func()      // releases Server.storing once; nothing more is appended
 }
 
 // supersede ends this session because a newer PutMedia for the same stream
@@ -219,10 +220,13 @@ func (s *Server) registerSession(ps *putSession) bool {
 		old.supersede()
 	}
 	s.sessions[ps.name] = ps
+	s.storing.Add(1) // under s.mu and before closed: Close's Wait sees it
+	ps.doneStoring = sync.OnceFunc(s.storing.Done)
 	return true
 }
 
 func (s *Server) unregisterSession(ps *putSession) {
+	ps.doneStoring()
 	s.mu.Lock()
 	if s.sessions[ps.name] == ps {
 		delete(s.sessions, ps.name)
@@ -296,6 +300,7 @@ func errorAckFor(id kvsapi.ErrorID, f *inboundFragment) *kvsapi.Ack {
 // persist appends complete fragments in order and acknowledges each once it is
 // durable. After a failure it drops the rest.
 func (ps *putSession) persist() {
+	defer ps.doneStoring()
 	defer close(ps.persistDone)
 	outcomes := ps.s.metrics.fragments
 	failed := false

@@ -109,6 +109,9 @@ type Server struct {
 	sessions map[string]*putSession   // the one live PutMedia per stream; the newest wins
 	readers  map[string]*mediaReaders // open GetMedia per stream
 	closed   chan struct{}
+	// storing counts sessions that may still append to the store: Close
+	// waits for them, so every fragment acknowledged RECEIVED is stored.
+	storing sync.WaitGroup
 }
 
 // New opens the store in cfg.DataDir and returns a server ready to serve.
@@ -141,7 +144,8 @@ func New(cfg Config) (*Server, error) {
 // SetDataEndpoint sets the URL GetDataEndpoint returns; call it before serving.
 func (s *Server) SetDataEndpoint(url string) { s.cfg.DataEndpoint = url }
 
-// Close ends live sessions and closes the store.
+// Close ends live sessions, waits until the fragments they acknowledged
+// RECEIVED are stored, and closes the store.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	select {
@@ -155,6 +159,9 @@ func (s *Server) Close() error {
 		ps.supersede()
 	}
 	s.mu.Unlock()
+	// A producer resumes after its last RECEIVED (kvs-protocol.md §4.4), so
+	// a received fragment the store never got would be lost for good.
+	s.storing.Wait()
 	return s.store.Close()
 }
 
