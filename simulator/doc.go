@@ -1,0 +1,3 @@
+// Package simulator runs simulated KVS cameras: a Camera creates or finds its
+// stream, streams MKV fragments over PutMedia and records every outcome.
+package simulator
