@@ -1,12 +1,18 @@
 package ingest
 
 import (
+	"io"
+	"net/http"
+	"os"
 	"path/filepath"
+	"runtime/pprof"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/camstorm/camstorm/internal/kvsapi"
 	"github.com/camstorm/camstorm/stack/ingest/fragstore"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestCloseStoresEveryReceivedFragment: a KVS producer resumes after the
@@ -55,5 +61,66 @@ func TestCloseStoresEveryReceivedFragment(t *testing.T) {
 		if !stored[tc] {
 			t.Errorf("fragment %d was acknowledged RECEIVED but is not stored after Close (%d of %d stored)", tc, len(stored), len(received))
 		}
+	}
+}
+
+// TestCloseEndsAGetMediaWhoseConsumerStoppedReading: a consumer that keeps
+// its connection but reads nothing leaves the GetMedia handler blocked in a
+// write; Close must end it at once rather than after the write timeout
+// (IdleTimeout), or `stack up` cannot shut down while a player is paused.
+func TestCloseEndsAGetMediaWhoseConsumerStoppedReading(t *testing.T) {
+	ti := startTestIngest(t, Config{IdleTimeout: time.Minute})
+	ti.createStream(t, "paused", 1)
+	p := ti.putMedia(t, "paused", nil)
+	p.send(headerBytes(t, videoHeader()))
+	const n = 8 // 8 x 2 MB: more than the loopback socket buffers hold
+	var total int64
+	for i := range n {
+		f := makeFragment(t, epoch2023+int64(i)*2000, 60, 32<<10, 33, true)
+		p.send(f.wire)
+		total += int64(len(f.wire))
+	}
+	p.end()
+	if _, err := p.rest(10 * time.Second); err != io.EOF {
+		t.Fatalf("seeding: %v", err)
+	}
+
+	resp, err := ti.Client.Post(ti.DataURL+kvsapi.PathGetMedia, kvsapi.JSONContentType,
+		strings.NewReader(`{"StreamName":"paused","StartSelector":{"StartSelectorType":"EARLIEST"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close() // never read
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GetMedia: %d", resp.StatusCode)
+	}
+	out := ti.srv.metrics.bytes.WithLabelValues("out")
+	// Wait until the server is stuck: the bytes it wrote stop growing.
+	prev := -1.0
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		time.Sleep(100 * time.Millisecond)
+		cur := testutil.ToFloat64(out)
+		if cur == prev && cur > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GetMedia kept writing for 10 s (%v bytes)", cur)
+		}
+		prev = cur
+	}
+	if prev >= float64(total) {
+		t.Fatalf("the consumer's socket took all %v bytes; the test needs a blocked writer", prev)
+	}
+
+	if err := ti.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	conns := ti.srv.metrics.connections.WithLabelValues("get_media")
+	for deadline := time.Now().Add(3 * time.Second); testutil.ToFloat64(conns) != 0; {
+		if time.Now().After(deadline) {
+			_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+			t.Fatalf("GetMedia still blocked writing to a consumer that stopped reading 3 s after Close")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/camstorm/camstorm/internal/kvsapi"
@@ -212,7 +213,8 @@ type chunkWriter struct {
 	store        *fragstore.Store
 	writeTimeout time.Duration
 	bytesOut     prometheus.Counter
-	close        func()
+	close        func() // call when the handler is done with the response
+	aborted      atomic.Bool
 
 	payload, head, tail []byte
 	tagScratch          []mkv.SimpleTag
@@ -236,7 +238,31 @@ func (s *Server) startMediaResponse(w http.ResponseWriter) (*chunkWriter, bool) 
 		cw.close()
 		return nil, false
 	}
+	// A write blocked on a consumer that stopped reading would hold Close
+	// up for writeTimeout; closing the server cuts it short. The watcher is
+	// gone before the handler returns, so it never touches the connection's
+	// next request.
+	handlerDone, watcherDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watcherDone)
+		select {
+		case <-s.closed:
+			cw.abort()
+		case <-handlerDone:
+		}
+	}()
+	cw.close = func() {
+		close(handlerDone)
+		<-watcherDone
+		conns.Dec()
+	}
 	return cw, true
+}
+
+// abort makes the current and every later write fail at once.
+func (c *chunkWriter) abort() {
+	c.aborted.Store(true)
+	_ = c.rc.SetWriteDeadline(time.Unix(1, 0))
 }
 
 // writeFragment writes one fragment's chunk. With a continuation token
@@ -267,6 +293,11 @@ func (c *chunkWriter) writeError(number string, id int) error {
 func (c *chunkWriter) write(parts ...[]byte) error {
 	// A consumer that accepts nothing for IdleTimeout is dropped.
 	_ = c.rc.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	// An abort that raced with the line above may have had its deadline
+	// replaced; the flag tells.
+	if c.aborted.Load() {
+		return errConsumerGone
+	}
 	n := 0
 	for _, p := range parts {
 		if _, err := c.w.Write(p); err != nil {
