@@ -25,7 +25,7 @@ Start with:
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w: %v (see %s --help)", errUsage, err, c.CommandPath())
 	})
-	root.AddCommand(newStackCommand(), newBenchCommand())
+	root.AddCommand(newStackCommand(), newBenchCommand(), newFleetCommand())
 	return root
 }
 

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/camstorm/camstorm/simulator/fleet"
+	"github.com/camstorm/camstorm/stack"
+)
+
+// runCamstorm runs the root command in-process and returns stdout, stderr
+// and the exit code main would use.
+func runCamstorm(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	root := newRootCommand()
+	root.SetArgs(args)
+	root.SetOut(&stdout)
+	root.SetErr(&stderr)
+	err := root.ExecuteContext(context.Background())
+	if err != nil {
+		fmt.Fprintln(&stderr, "camstorm:", err)
+	}
+	return stdout.String(), stderr.String(), exitCode(err)
+}
+
+func TestFleetJSONOnEmbeddedStack(t *testing.T) {
+	stdout, stderr, code := runCamstorm(t, "fleet", "--cameras", "5", "--duration", "3s", "--json", "--bitrate", "500000")
+	require.Equal(t, exitOK, code, "stderr: %s", stderr)
+	var rep fleet.Report
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), "stdout is one JSON object: %s", stdout)
+	require.Equal(t, 5, rep.Config.Cameras)
+	require.Equal(t, 5, rep.Verification.Streams)
+	require.Positive(t, rep.Persisted)
+	require.Equal(t, rep.Persisted, rep.Verification.Delivered)
+	require.Zero(t, rep.Verification.Lost)
+	require.Contains(t, stderr, "streaming", "progress lines on stderr")
+}
+
+func TestFleetTableAgainstTarget(t *testing.T) {
+	st, err := stack.StartEmbedded(context.Background(), stack.Options{})
+	require.NoError(t, err)
+	defer st.Close(context.Background())
+	stdout, stderr, code := runCamstorm(t, "fleet", "--cameras", "2", "--duration", "2s", "--mix", "synthetic=1",
+		"--gop", "1s", "--target", st.ControlPlaneURL, "--ca", st.CACertFile, "--prefix", "cli")
+	require.Equal(t, exitOK, code, "stderr: %s", stderr)
+	for _, want := range []string{"fragments PERSISTED", "PERSISTED", "p99", "lost", "PASS:", "cli-NNNN"} {
+		require.Contains(t, stdout, want)
+	}
+}
+
+func TestFleetUsageErrors(t *testing.T) {
+	_, stderr, code := runCamstorm(t, "fleet", "--mix", "clip=x,webcam=1", "--cameras", "0")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, "webcam")
+	_, stderr, code = runCamstorm(t, "fleet", "--cameras", "-1", "--gop", "30s", "--duration", "-1s")
+	require.Equal(t, exitUsage, code)
+	for _, want := range []string{"Cameras is -1", "GOP is 30s", "Duration is -1s"} {
+		require.Contains(t, stderr, want, "every problem at once")
+	}
+	_, _, code = runCamstorm(t, "fleet", "--ca", "x.pem")
+	require.Equal(t, exitUsage, code)
+}
+
+func TestVerificationFailureHasItsOwnExitCode(t *testing.T) {
+	err := fmt.Errorf("%w: 3 fragments acknowledged PERSISTED were lost", errVerificationFailed)
+	require.Equal(t, exitVerifyFail, exitCode(err))
+}
