@@ -17,6 +17,7 @@ comes back. It bundles a reference stack (ingest over TLS with durable storage)
 that every command starts in-process unless told otherwise.
 
 Start with:
+  camstorm fleet                 100 cameras for a minute, then every stream read back and verified
   camstorm stack up              run the reference stack for your own clients
   camstorm bench ingest          measure the ingest against a raw disk baseline`,
 		SilenceUsage:  true,
