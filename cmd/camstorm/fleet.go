@@ -192,6 +192,9 @@ func printFleetSummary(w io.Writer, r *fleet.Report, where string) {
 	fmt.Fprintf(tw, "frames sent\t%d\t\n", r.Frames)
 	fmt.Fprintf(tw, "MB sent\t%.1f\t\n", float64(r.Bytes)/1e6)
 	fmt.Fprintf(tw, "cameras failed\t%d\t\n", r.CamerasFailed)
+	if r.CamerasNotStarted > 0 {
+		fmt.Fprintf(tw, "cameras not started\t%d\t\n", r.CamerasNotStarted)
+	}
 	tw.Flush()
 
 	fmt.Fprintln(w, "\nACK latency from the fragment's first byte (ms):")
@@ -230,7 +233,7 @@ func printFleetSummary(w io.Writer, r *fleet.Report, where string) {
 			fmt.Fprintln(w, "  ... (see --json for every camera)")
 			break
 		}
-		if c.Failure != nil {
+		if c.Failure != nil && c.Failure.Phase != simulator.PhaseCanceled {
 			fmt.Fprintf(w, "  %s: %s\n", c.Stream, c.Failure)
 			shown++
 		}
@@ -240,9 +243,12 @@ func printFleetSummary(w io.Writer, r *fleet.Report, where string) {
 			shown++
 		}
 	}
-	if r.Passed() {
+	switch {
+	case r.Interrupted:
+		fmt.Fprintf(w, "\nINTERRUPTED after %s: %d PERSISTED fragments were not verified.\n", r.End.Sub(r.Start).Round(time.Second), r.Persisted)
+	case r.Passed():
 		fmt.Fprintf(w, "\nPASS: all %d PERSISTED fragments came back byte-identical; nothing lost.\n", v.Persisted)
-	} else {
+	default:
 		fmt.Fprintf(w, "\nFAIL: %s.\n", strings.Join(r.Problems(), "; "))
 	}
 }

@@ -100,12 +100,17 @@ type Report struct {
 	Start   time.Time      `json:"start"`
 	End     time.Time      `json:"end"`
 	Cameras map[string]int `json:"cameras"` // by kind
-	// CamerasFailed counts cameras whose run ended with a Failure.
-	CamerasFailed int   `json:"cameras_failed"`
-	Fragments     int   `json:"fragments_sent"`
-	Persisted     int   `json:"fragments_persisted"`
-	Frames        int64 `json:"frames"`
-	Bytes         int64 `json:"bytes"`
+	// CamerasFailed counts cameras whose run ended with a Failure;
+	// CamerasNotStarted those the end of the context stopped before they began.
+	CamerasFailed     int `json:"cameras_failed"`
+	CamerasNotStarted int `json:"cameras_not_started,omitempty"`
+	// Interrupted is set when the context ended the run: the streams were
+	// not verified and the report is partial.
+	Interrupted bool  `json:"interrupted,omitempty"`
+	Fragments   int   `json:"fragments_sent"`
+	Persisted   int   `json:"fragments_persisted"`
+	Frames      int64 `json:"frames"`
+	Bytes       int64 `json:"bytes"`
 	// AckLatency by ACK type (BUFFERING, RECEIVED, PERSISTED), from the
 	// first byte of the fragment.
 	AckLatency map[string]Latency `json:"ack_latency"`
@@ -141,6 +146,9 @@ func (r *Report) Problems() []string {
 	add(v.SequenceGaps, "%d holes or overlaps in the frame sequence")
 	add(r.CamerasFailed, "%d cameras failed")
 	add(v.NotVerified, "%d streams could not be verified")
+	if r.Interrupted {
+		p = append(p, "the run was interrupted, so nothing was verified")
+	}
 	return p
 }
 
@@ -279,6 +287,7 @@ func Run(ctx context.Context, cfg Config, target simulator.Target, progress func
 	}
 	rep = buildReport(cfg, kinds, results, verifications)
 	rep.Start, rep.End = start, cfg.Clock()
+	rep.Interrupted = ctx.Err() != nil
 	return rep, ctx.Err()
 }
 
@@ -341,11 +350,13 @@ func buildReport(cfg Config, kinds []string, results []simulator.CameraResult, v
 		r.Persisted += sum.Persisted
 		r.Frames += res.Frames
 		r.Bytes += res.Bytes
-		if res.Failure != nil {
+		switch {
+		case res.Failure == nil:
+		case res.Failure.Phase == simulator.PhaseCanceled:
+			r.CamerasNotStarted++
+		default:
 			r.CamerasFailed++
-			if res.Failure.Kind != simulator.KindCanceled {
-				r.Errors[res.Failure.Kind]++
-			}
+			r.Errors[res.Failure.Kind]++
 		}
 		counted := map[string]int{}
 		for _, e := range res.AckErrors {
