@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -179,22 +178,4 @@ func TestVerifyCatchesTamperedStorage(t *testing.T) {
 	require.True(t, reported, "the tampered fragment %s is reported: %+v", victim.Number, v)
 	require.NotContains(t, v.CorruptedFragments, r.Fragments[0].Number, "the fragment before it is intact")
 	t.Logf("tampering detected: lost %d %v, corrupted %d", v.Lost, v.LostFragments, v.Corrupted)
-}
-
-func TestNewCameraReportsEveryProblem(t *testing.T) {
-	_, err := simulator.NewCamera(simulator.CameraConfig{StreamName: "bad name!", RetentionHours: -1}, simulator.Target{})
-	require.ErrorIs(t, err, simulator.ErrInvalidCamera)
-	for _, want := range []string{"StreamName", "Source is nil", "RetentionHours", "ControlPlaneURL", "Target.HTTP"} {
-		require.Contains(t, err.Error(), want)
-	}
-}
-
-func TestCameraRecordsUnreachableControlPlane(t *testing.T) {
-	_, target := startStack(t, "")
-	target.ControlPlaneURL = "https://127.0.0.1:1"
-	r := runCamera(t, target, "nowhere", synthetic(t, 5), false, time.Second)
-	require.NotNil(t, r.Failure)
-	require.Equal(t, simulator.PhaseDescribe, r.Failure.Phase)
-	require.Equal(t, simulator.KindConnection, r.Failure.Kind, fmt.Sprint(r.Failure))
-	require.Empty(t, r.Fragments)
 }
