@@ -124,3 +124,58 @@ func TestCloseEndsAGetMediaWhoseConsumerStoppedReading(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestDeletedStreamGetsNoLateFragmentsAfterRecreate: fragments a session
+// received before its stream was deleted must not end up in a stream
+// re-created under the same name, even when the session's persister was held
+// up (here by a producer that stopped reading its ACKs) until after the
+// re-creation.
+func TestDeletedStreamGetsNoLateFragmentsAfterRecreate(t *testing.T) {
+	ti := startTestIngest(t, Config{IdleTimeout: 2 * time.Second})
+	arn := ti.createStream(t, "reborn", 1)
+	conn, _, _ := ti.rawChunkedPutMedia(t, "reborn") // its ACKs are never read
+	if err := writeChunk(conn, headerBytes(t, videoHeader())); err != nil {
+		t.Fatal(err)
+	}
+	// Small fragments until the ACK path backs up and the session stalls.
+	sending := make(chan struct{})
+	defer func() { conn.Close(); <-sending }()
+	go func() {
+		defer close(sending)
+		for i := range 20000 {
+			f := makeFragment(t, epoch2023+int64(i)*100, 1, 10, 33, true)
+			_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			if writeChunk(conn, f.wire) != nil {
+				return
+			}
+		}
+	}()
+	persisted := ti.srv.metrics.fragments.WithLabelValues("persisted")
+	prev := -1.0
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		time.Sleep(100 * time.Millisecond)
+		cur := testutil.ToFloat64(persisted)
+		if cur == prev && cur > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the session never stalled (%v fragments persisted)", cur)
+		}
+		prev = cur
+	}
+
+	ti.deleteStream(t, arn)
+	ti.createStream(t, "reborn", 1)
+	// The stalled ACK write times out after IdleTimeout; wait for the session
+	// to end, then look at the new stream.
+	conns := ti.srv.metrics.connections.WithLabelValues("put_media")
+	for deadline := time.Now().Add(10 * time.Second); testutil.ToFloat64(conns) != 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the session did not end")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if out := ti.listFragments(t, kvsapi.ListFragmentsInput{StreamRef: kvsapi.StreamRef{StreamName: "reborn"}}); len(out.Fragments) != 0 {
+		t.Fatalf("the re-created stream holds %d fragments of the deleted one", len(out.Fragments))
+	}
+}

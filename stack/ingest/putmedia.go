@@ -305,6 +305,13 @@ func (ps *putSession) persist() {
 	outcomes := ps.s.metrics.fragments
 	failed := false
 	for f := range ps.persistQ {
+		// A fragment held up (say, by a producer slow to read its ACKs) past
+		// a DeleteStream must not land in a stream re-created under the
+		// same name: the store knows streams only by name.
+		if cur, ok := ps.s.streams.byName(ps.name); !failed && (!ok || cur != ps.st) {
+			failed = true
+			ps.stop(stopDeleted)
+		}
 		if failed {
 			f.release()
 			continue
