@@ -137,6 +137,7 @@ const (
 	KindFinalAckTimeout = "final PERSISTED timeout"
 	KindConnection      = "connection"
 	KindCanceled        = "canceled"
+	KindNotPersisted    = "fragments not PERSISTED"
 )
 
 // Failure is what ended a camera's run early, or left it incomplete.
@@ -188,14 +189,17 @@ type SentFragment struct {
 // CameraResult is everything one run produced. Outcomes are data: a run that
 // failed says so in Failure.
 type CameraResult struct {
-	StreamName    string         `json:"stream_name"`
-	CreatedStream bool           `json:"created_stream"`
-	Start         time.Time      `json:"start"`
-	End           time.Time      `json:"end"`
-	Fragments     []SentFragment `json:"fragments"`
-	Frames        int64          `json:"frames"`
-	Bytes         int64          `json:"bytes"` // MKV bytes written to the PutMedia body
-	AckErrors     []AckError     `json:"ack_errors,omitempty"`
+	StreamName    string `json:"stream_name"`
+	CreatedStream bool   `json:"created_stream"`
+	// RetentionHours is the stream's retention as DescribeStream reported
+	// it; with 0 the service sends no PERSISTED ACKs.
+	RetentionHours int            `json:"retention_hours"`
+	Start          time.Time      `json:"start"`
+	End            time.Time      `json:"end"`
+	Fragments      []SentFragment `json:"fragments"`
+	Frames         int64          `json:"frames"`
+	Bytes          int64          `json:"bytes"` // MKV bytes written to the PutMedia body
+	AckErrors      []AckError     `json:"ack_errors,omitempty"`
 	// AckErrorCount counts every ERROR ACK; AckErrors keeps the first few.
 	AckErrorCount int `json:"ack_error_count"`
 	Idle          int `json:"idle_acks"`
@@ -259,9 +263,11 @@ func (c *Camera) Run(ctx context.Context, until time.Time) (res CameraResult) {
 // GetDataEndpoint(PUT_MEDIA).
 func (c *Camera) prepare(ctx context.Context, res *CameraResult) (dataEndpoint string, ok bool) {
 	ref := kvsapi.StreamRef{StreamName: c.cfg.StreamName}
-	status, err := c.describe(ctx, ref)
+	info, err := c.describe(ctx, ref)
+	phase := PhaseDescribe
 	switch {
 	case kvsclient.IsException(err, kvsapi.ExcResourceNotFound):
+		phase = PhaseCreate
 		in := kvsapi.CreateStreamInput{StreamName: c.cfg.StreamName, MediaType: mediaType(c.cfg.Source.Track()),
 			DataRetentionInHours: c.cfg.RetentionHours}
 		err = c.call(ctx, kvsapi.PathCreateStream, in, nil)
@@ -274,20 +280,17 @@ func (c *Camera) prepare(ctx context.Context, res *CameraResult) (dataEndpoint s
 			res.fail(PhaseCreate, failureKind(err), err)
 			return "", false
 		}
-		if status, err = c.waitActive(ctx, ref); err != nil {
-			res.fail(PhaseCreate, failureKind(err), err)
-			return "", false
-		}
 	case err != nil:
 		res.fail(PhaseDescribe, failureKind(err), err)
 		return "", false
 	}
-	if status != kvsapi.StatusActive {
-		if _, err := c.waitActive(ctx, ref); err != nil {
-			res.fail(PhaseDescribe, failureKind(err), err)
+	if info.Status != kvsapi.StatusActive {
+		if info, err = c.waitActive(ctx, ref); err != nil {
+			res.fail(phase, failureKind(err), err)
 			return "", false
 		}
 	}
+	res.RetentionHours = info.DataRetentionInHours
 	var out kvsapi.GetDataEndpointOutput
 	if err := c.call(ctx, kvsapi.PathGetDataEndpoint, kvsapi.GetDataEndpointInput{StreamRef: ref, APIName: "PUT_MEDIA"}, &out); err != nil {
 		res.fail(PhaseEndpoint, failureKind(err), err)
@@ -306,32 +309,30 @@ func (c *Camera) call(ctx context.Context, path string, in, out any) error {
 	return kvsclient.Call(ctx, c.target.HTTP, c.target.ControlPlaneURL, path, in, out)
 }
 
-func (c *Camera) describe(ctx context.Context, ref kvsapi.StreamRef) (string, error) {
+func (c *Camera) describe(ctx context.Context, ref kvsapi.StreamRef) (kvsapi.StreamInfo, error) {
 	var out kvsapi.DescribeStreamOutput
-	if err := c.call(ctx, kvsapi.PathDescribeStream, ref, &out); err != nil {
-		return "", err
-	}
-	return out.StreamInfo.Status, nil
+	err := c.call(ctx, kvsapi.PathDescribeStream, ref, &out)
+	return out.StreamInfo, err
 }
 
 // waitActive repeats DescribeStream until the stream is ACTIVE, as the SDK
 // does while it is CREATING (bounded by activeWait).
-func (c *Camera) waitActive(ctx context.Context, ref kvsapi.StreamRef) (string, error) {
+func (c *Camera) waitActive(ctx context.Context, ref kvsapi.StreamRef) (kvsapi.StreamInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, activeWait)
 	defer cancel()
 	t := time.NewTicker(activePoll)
 	defer t.Stop()
 	for {
-		status, err := c.describe(ctx, ref)
+		info, err := c.describe(ctx, ref)
 		if err != nil && !kvsclient.IsException(err, kvsapi.ExcResourceNotFound) {
-			return "", err
+			return info, err
 		}
-		if status == kvsapi.StatusActive {
-			return status, nil
+		if err == nil && info.Status == kvsapi.StatusActive {
+			return info, nil
 		}
 		select {
 		case <-ctx.Done():
-			return "", fmt.Errorf("stream %s not ACTIVE (last status %q): %w", ref.StreamName, status, ctx.Err())
+			return info, fmt.Errorf("stream %s not ACTIVE (last status %q): %w", ref.StreamName, info.Status, ctx.Err())
 		case <-t.C:
 		}
 	}
@@ -518,10 +519,8 @@ func (c *Camera) streamSession(ctx context.Context, endpoint string, until time.
 	}()
 
 	sendErr, ackEnded, ackErr := c.send(ctx, pm, until, s, ackDone)
-	if sendErr != nil {
-		res.fail(PhaseStream, KindConnection, sendErr)
-	}
 	_ = pm.CloseWrite()
+	var timeoutErr error
 	if !ackEnded {
 		s.mu.Lock()
 		s.closing = true
@@ -534,9 +533,8 @@ func (c *Camera) streamSession(ctx context.Context, endpoint string, until time.
 		case <-s.settled:
 		case <-timer.C:
 			s.mu.Lock()
-			n := s.pending
+			timeoutErr = fmt.Errorf("%d fragments not PERSISTED %v after the body was closed", s.pending, c.cfg.FinalAckTimeout)
 			s.mu.Unlock()
-			res.fail(PhaseFinish, KindFinalAckTimeout, fmt.Errorf("%d fragments not PERSISTED %v after the body was closed", n, c.cfg.FinalAckTimeout))
 		}
 		timer.Stop()
 	}
@@ -544,11 +542,24 @@ func (c *Camera) streamSession(ctx context.Context, endpoint string, until time.
 	if !ackEnded {
 		<-ackDone // Close ends the reader promptly; its error is our own doing
 	}
+	// The first cause wins: an ERROR ACK makes the service close the
+	// connection, which then fails the writer too.
 	if kind, failed := s.failure(); failed != nil {
 		res.fail(PhaseStream, kind, failed)
 	}
+	if sendErr != nil {
+		res.fail(PhaseStream, KindConnection, sendErr)
+	}
 	if ackErr != nil && res.Persisted() < countComplete(res.Fragments) {
 		res.fail(PhaseStream, KindConnection, fmt.Errorf("reading ACKs: %w", ackErr))
+	}
+	if timeoutErr != nil {
+		res.fail(PhaseFinish, KindFinalAckTimeout, timeoutErr)
+	}
+	// A service that ends the session cleanly owes a PERSISTED for every
+	// complete fragment of a stream with retention.
+	if complete, persisted := countComplete(res.Fragments), res.Persisted(); res.RetentionHours > 0 && persisted < complete {
+		res.fail(PhaseFinish, KindNotPersisted, fmt.Errorf("%d of %d complete fragments were never acknowledged PERSISTED", complete-persisted, complete))
 	}
 }
 

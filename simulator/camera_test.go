@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/camstorm/camstorm/internal/kvsapi"
+	"github.com/camstorm/camstorm/internal/kvsclient"
 	"github.com/camstorm/camstorm/simulator"
 	"github.com/camstorm/camstorm/simulator/media"
 	"github.com/camstorm/camstorm/stack"
@@ -86,4 +87,24 @@ func TestCameraUsesInjectedClock(t *testing.T) {
 	require.InDelta(t, base.UnixMilli(), r.Fragments[0].Timecode, 100, "cluster timecodes follow the injected clock")
 	require.Equal(t, int64(1000), r.Fragments[1].Timecode-r.Fragments[0].Timecode)
 	require.Equal(t, 2, r.Persisted())
+}
+
+// TestCameraOnStreamWithoutRetention: the camera uses an existing stream as
+// it is; with retention 0 the service sends no PERSISTED, and that is not a
+// failure.
+func TestCameraOnStreamWithoutRetention(t *testing.T) {
+	target := embedded(t)
+	require.NoError(t, kvsclient.Call(context.Background(), target.HTTP, target.ControlPlaneURL, kvsapi.PathCreateStream,
+		kvsapi.CreateStreamInput{StreamName: "ephemeral"}, nil))
+	cam, err := simulator.NewCamera(simulator.CameraConfig{StreamName: "ephemeral", Source: source(t, time.Second)}, target)
+	require.NoError(t, err)
+	r := cam.Run(context.Background(), time.Now().Add(2*time.Second))
+	require.Nil(t, r.Failure, "%v", r.Failure)
+	require.False(t, r.CreatedStream)
+	require.Zero(t, r.RetentionHours)
+	require.Len(t, r.Fragments, 2)
+	require.Zero(t, r.Persisted())
+	for _, f := range r.Fragments {
+		require.True(t, f.Received.Seen)
+	}
 }
