@@ -179,3 +179,70 @@ func TestVerifyCatchesTamperedStorage(t *testing.T) {
 	require.NotContains(t, v.CorruptedFragments, r.Fragments[0].Number, "the fragment before it is intact")
 	t.Logf("tampering detected: lost %d %v, corrupted %d", v.Lost, v.LostFragments, v.Corrupted)
 }
+
+// droppingSource leaves out the frames whose index is in drop, as a broken
+// encoder or a lossy buffer would.
+type droppingSource struct {
+	media.Source
+	drop map[int]bool
+	n    int
+}
+
+func (d *droppingSource) Next() media.Frame {
+	for {
+		f := d.Source.Next()
+		d.n++
+		if !d.drop[d.n-1] {
+			return f
+		}
+	}
+}
+
+// TestVerifyFindsSequenceGaps: one frame missing inside a fragment and one
+// whole GOP missing between fragments are two gaps of 1 and 15 frames.
+func TestVerifyFindsSequenceGaps(t *testing.T) {
+	_, target := startStack(t, "")
+	drop := map[int]bool{5: true}
+	for i := 30; i < 45; i++ { // the third 1 s GOP at 15 fps
+		drop[i] = true
+	}
+	r := runCamera(t, target, "gappy", &droppingSource{Source: synthetic(t, 6), drop: drop}, false, 4*time.Second)
+	require.Nil(t, r.Failure)
+	require.Len(t, r.Fragments, 3)
+	v := consumer.Verify(context.Background(), target, "gappy", r.Fragments)
+	require.True(t, v.SequenceChecked)
+	require.Zero(t, v.Lost)
+	require.Zero(t, v.Corrupted)
+	require.Equal(t, 2, v.SequenceGaps, "%+v", v)
+	require.Equal(t, uint64(16), v.MissingFrames)
+	require.False(t, v.OK())
+}
+
+// TestVerifyFindsOverwrittenTimestamps sends other media under the same
+// producer timestamps a second time. Whether the service stores both
+// (duplicates) or keeps the first and acknowledges the second with its
+// number (then the bytes acknowledged are not the bytes stored), Verify
+// cannot pass. An identical resend, in contrast, is fine.
+func TestVerifyFindsOverwrittenTimestamps(t *testing.T) {
+	_, target := startStack(t, "")
+	base := time.Now().Add(-time.Minute).Truncate(time.Second)
+	run := func(seed int64) simulator.CameraResult {
+		cam, err := simulator.NewCamera(simulator.CameraConfig{StreamName: "twice", Source: synthetic(t, seed),
+			Clock: func() time.Time { return base }}, target)
+		require.NoError(t, err)
+		r := cam.Run(context.Background(), base.Add(2*time.Second))
+		require.Nil(t, r.Failure)
+		require.Equal(t, 2, r.Persisted())
+		return r
+	}
+	run(7)
+	same := consumer.Verify(context.Background(), target, "twice", run(7).Fragments)
+	require.Zero(t, same.Corrupted)
+	require.Zero(t, same.Lost)
+
+	other := consumer.Verify(context.Background(), target, "twice", run(8).Fragments)
+	require.False(t, other.OK())
+	require.Zero(t, other.Lost)
+	require.True(t, other.Corrupted == 2 || other.Duplicates >= 2, "%+v", other)
+	t.Logf("same timestamps, other bytes: stored %d, corrupted %d, duplicates %d", other.Stored, other.Corrupted, other.Duplicates)
+}
