@@ -31,7 +31,8 @@ type ackWriter struct {
 	queue chan ackItem
 	done  chan struct{}
 
-	lastData     *atomic.Int64 // unix ns of the body's last bytes
+	closing      <-chan struct{} // the server is closing
+	lastData     *atomic.Int64   // unix ns of the body's last bytes
 	idleEvery    time.Duration
 	writeTimeout time.Duration
 	onFailure    func() // the client cannot be written to any more
@@ -44,11 +45,12 @@ type ackWriter struct {
 	failed bool
 }
 
-func newAckWriter(w http.ResponseWriter, rc *http.ResponseController, m *metrics, lastData *atomic.Int64, cfg *Config, onFailure func()) *ackWriter {
+func newAckWriter(w http.ResponseWriter, rc *http.ResponseController, m *metrics, lastData *atomic.Int64, cfg *Config, closing <-chan struct{}, onFailure func()) *ackWriter {
 	a := &ackWriter{
 		w: w, rc: rc,
 		queue:        make(chan ackItem, ackQueueLen),
 		done:         make(chan struct{}),
+		closing:      closing,
 		lastData:     lastData,
 		idleEvery:    cfg.IdleAckInterval,
 		writeTimeout: cfg.IdleTimeout,
@@ -64,9 +66,21 @@ func newAckWriter(w http.ResponseWriter, rc *http.ResponseController, m *metrics
 	return a
 }
 
-// send queues an ACK; it blocks while the queue is full.
+// send queues an ACK; it blocks while the queue is full, except once the
+// server is closing: then a full queue means a producer that stopped reading
+// its ACKs, and the ACK is dropped so that Close need not wait for the write
+// timeout before the session's fragments are stored.
 func (a *ackWriter) send(ack kvsapi.Ack, firstByte time.Time) {
-	a.queue <- ackItem{ack: ack, firstByte: firstByte}
+	it := ackItem{ack: ack, firstByte: firstByte}
+	select {
+	case a.queue <- it:
+		return
+	default:
+	}
+	select {
+	case a.queue <- it:
+	case <-a.closing:
+	}
 }
 
 // run writes queued ACKs until the queue is closed, and IDLE while silent.

@@ -133,13 +133,35 @@ func TestCloseEndsAGetMediaWhoseConsumerStoppedReading(t *testing.T) {
 func TestDeletedStreamGetsNoLateFragmentsAfterRecreate(t *testing.T) {
 	ti := startTestIngest(t, Config{IdleTimeout: 2 * time.Second})
 	arn := ti.createStream(t, "reborn", 1)
-	conn, _, _ := ti.rawChunkedPutMedia(t, "reborn") // its ACKs are never read
+	stallPutMedia(t, ti, "reborn")
+	ti.deleteStream(t, arn)
+	ti.createStream(t, "reborn", 1)
+	// The stalled ACK write times out after IdleTimeout; wait for the session
+	// to end, then look at the new stream.
+	conns := ti.srv.metrics.connections.WithLabelValues("put_media")
+	for deadline := time.Now().Add(10 * time.Second); testutil.ToFloat64(conns) != 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the session did not end")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if out := ti.listFragments(t, kvsapi.ListFragmentsInput{StreamRef: kvsapi.StreamRef{StreamName: "reborn"}}); len(out.Fragments) != 0 {
+		t.Fatalf("the re-created stream holds %d fragments of the deleted one", len(out.Fragments))
+	}
+}
+
+// stallPutMedia opens a PutMedia whose producer sends small fragments but
+// never reads its ACKs, and returns once the session has stalled on them:
+// the ACK writer blocked in a write, its queue full, the persister and the
+// reader blocked behind it.
+func stallPutMedia(t *testing.T, ti *testIngest, stream string) {
+	t.Helper()
+	conn, _, _ := ti.rawChunkedPutMedia(t, stream)
 	if err := writeChunk(conn, headerBytes(t, videoHeader())); err != nil {
 		t.Fatal(err)
 	}
-	// Small fragments until the ACK path backs up and the session stalls.
 	sending := make(chan struct{})
-	defer func() { conn.Close(); <-sending }()
+	t.Cleanup(func() { conn.Close(); <-sending })
 	go func() {
 		defer close(sending)
 		for i := range 20000 {
@@ -156,26 +178,31 @@ func TestDeletedStreamGetsNoLateFragmentsAfterRecreate(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		cur := testutil.ToFloat64(persisted)
 		if cur == prev && cur > 0 {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the session never stalled (%v fragments persisted)", cur)
 		}
 		prev = cur
 	}
+}
 
-	ti.deleteStream(t, arn)
-	ti.createStream(t, "reborn", 1)
-	// The stalled ACK write times out after IdleTimeout; wait for the session
-	// to end, then look at the new stream.
-	conns := ti.srv.metrics.connections.WithLabelValues("put_media")
-	for deadline := time.Now().Add(10 * time.Second); testutil.ToFloat64(conns) != 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("the session did not end")
+// TestCloseIsNotHeldUpByAProducerThatStoppedReadingACKs: Close waits for
+// sessions to store what they received, but a session stalled on its ACKs
+// must not make it wait for the ACK write timeout (IdleTimeout).
+func TestCloseIsNotHeldUpByAProducerThatStoppedReadingACKs(t *testing.T) {
+	ti := startTestIngest(t, Config{IdleTimeout: time.Minute})
+	ti.createStream(t, "stalled", 1)
+	stallPutMedia(t, ti, "stalled")
+	closed := make(chan error, 1)
+	go func() { closed <- ti.srv.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if out := ti.listFragments(t, kvsapi.ListFragmentsInput{StreamRef: kvsapi.StreamRef{StreamName: "reborn"}}); len(out.Fragments) != 0 {
-		t.Fatalf("the re-created stream holds %d fragments of the deleted one", len(out.Fragments))
+	case <-time.After(5 * time.Second):
+		_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+		t.Fatal("Close still waiting 5 s after it was called")
 	}
 }

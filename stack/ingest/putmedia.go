@@ -254,7 +254,7 @@ func (ps *putSession) run(w http.ResponseWriter, body io.Reader) {
 	cfg := &ps.s.cfg
 	bytesIn := ps.s.metrics.bytes.WithLabelValues("in")
 	br := newBodyReader(body, ps.rc, &ps.stopping, cfg, kvsapi.MaxFragmentSize, func(n int) { bytesIn.Add(float64(n)) })
-	ps.acks = newAckWriter(w, ps.rc, ps.s.metrics, &br.lastDataNs, cfg, func() { ps.stop(stopClientGone) })
+	ps.acks = newAckWriter(w, ps.rc, ps.s.metrics, &br.lastDataNs, cfg, ps.s.closed, func() { ps.stop(stopClientGone) })
 	go ps.acks.run()
 	go ps.persist()
 	maxAge := time.AfterFunc(cfg.MaxConnectionDuration, func() { ps.stop(stopMaxDuration) })
