@@ -216,11 +216,16 @@ func TestStreamsSurviveRestart(t *testing.T) {
 func TestMetricsEndpoint(t *testing.T) {
 	st := startStack(t, t.TempDir())
 	_, _ = sdkClient(st).DescribeStream(context.Background(), &kv.DescribeStreamInput{StreamName: aws.String("none")})
+	junk, err := st.HTTPClient().Post(st.ControlPlaneURL+"/no-such-operation-x1", "application/json", strings.NewReader("{}"))
+	require.NoError(t, err)
+	junk.Body.Close()
 	resp, err := http.Get(st.MetricsURL)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	require.Contains(t, string(b), `camstorm_ingest_requests_total{code="404",path="/describeStream",plane="control"} 1`)
+	require.Contains(t, string(b), `camstorm_ingest_requests_total{code="404",path="unknown",plane="control"} 1`, "junk paths share one label")
+	require.NotContains(t, string(b), "no-such-operation")
 }
 
 func TestPlainHTTPIsRefused(t *testing.T) {

@@ -3,17 +3,10 @@ package ingest
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
-	"github.com/camstorm/camstorm/internal/kvsapi"
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-var knownPaths = map[string]bool{
-	kvsapi.PathCreateStream: true, kvsapi.PathDescribeStream: true, kvsapi.PathListStreams: true,
-	kvsapi.PathDeleteStream: true, kvsapi.PathGetDataEndpoint: true, kvsapi.PathTagStream: true,
-	kvsapi.PathListTagsForStream: true, kvsapi.PathUpdateDataRetention: true, kvsapi.PathPutMedia: true,
-	kvsapi.PathGetMedia: true, kvsapi.PathListFragments: true, kvsapi.PathGetMediaForFragmentList: true,
-}
 
 // metrics are the ingest's Prometheus series.
 type metrics struct {
@@ -83,8 +76,10 @@ func (s *Server) instrument(plane string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
-		path := r.URL.Path
-		if !knownPaths[path] { // bound label cardinality for junk paths
+		// The route the mux matched, not the raw path: junk paths all land on
+		// the catch-all "/", which keeps label cardinality bounded.
+		path := strings.TrimPrefix(r.Pattern, "POST ")
+		if path == "/" || path == "" {
 			path = "unknown"
 		}
 		if rec.code == 0 {
