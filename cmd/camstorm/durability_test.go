@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -20,6 +21,8 @@ import (
 	"github.com/camstorm/camstorm/internal/kvsapi"
 	"github.com/camstorm/camstorm/internal/kvsclient"
 	"github.com/camstorm/camstorm/internal/mkv"
+	"github.com/camstorm/camstorm/simulator"
+	"github.com/camstorm/camstorm/simulator/consumer"
 	"github.com/camstorm/camstorm/simulator/media"
 	"github.com/camstorm/camstorm/stack"
 	"github.com/stretchr/testify/require"
@@ -200,64 +203,19 @@ func TestPersistedFragmentsSurviveKill9(t *testing.T) {
 
 	p2 := startStackProcess(t, data)
 	require.Equal(t, p.ep.CACertFile, p2.ep.CACertFile, "the CA is reused from the data directory")
-	hc2 := clientFor(t, p2.ep.CACertFile)
 
-	var numbers []string
-	for _, n := range acked {
-		numbers = append(numbers, n)
-	}
-	var list kvsapi.ListFragmentsOutput
-	require.NoError(t, kvsclient.Call(ctx, hc2, p2.ep.DataPlaneURL, kvsapi.PathListFragments,
-		kvsapi.ListFragmentsInput{StreamRef: kvsapi.StreamRef{StreamName: "durable"}}, &list))
-	listed := map[string]bool{}
-	for _, f := range list.Fragments {
-		listed[f.FragmentNumber] = true
-	}
+	// What the camera was told is durable, in the consumer's terms.
+	want := make([]simulator.SentFragment, 0, len(acked))
 	for tc, n := range acked {
-		require.True(t, listed[n], "PERSISTED fragment %s (timecode %d) missing from ListFragments after kill -9", n, tc)
+		b := capture.byTC[tc]
+		want = append(want, simulator.SentFragment{Timecode: tc, Size: int64(len(b)), SHA256: sha256.Sum256(b),
+			Complete: true, Number: n, Persisted: simulator.AckTiming{Seen: true}})
 	}
-
-	body, err := json.Marshal(kvsapi.GetMediaForFragmentListInput{StreamRef: kvsapi.StreamRef{StreamName: "durable"}, Fragments: numbers})
-	require.NoError(t, err)
-	resp, err := hc2.Post(p2.ep.DataPlaneURL+kvsapi.PathGetMediaForFragmentList, kvsapi.JSONContentType, bytes.NewReader(body))
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	got := readClusters(t, resp.Body)
-	require.Len(t, got, len(acked))
-	for tc, n := range acked {
-		require.True(t, bytes.Equal(capture.byTC[tc], got[n]),
-			"fragment %s (timecode %d): %d bytes sent, %d read back, not identical", n, tc, len(capture.byTC[tc]), len(got[n]))
-	}
-	t.Logf("%d PERSISTED fragments read back byte-identical after kill -9", len(acked))
-}
-
-// readClusters splits a GetMedia-style response into the raw cluster bytes of
-// each chunk, keyed by the AWS_KINESISVIDEO_FRAGMENT_NUMBER tag before it.
-func readClusters(t *testing.T, r io.Reader) map[string][]byte {
-	t.Helper()
-	out := map[string][]byte{}
-	d := mkv.NewDemuxer(r, mkv.Limits{})
-	var number string
-	var cur []byte
-	for {
-		ev, err := d.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		require.NoError(t, err)
-		switch ev.Kind {
-		case mkv.KindTags:
-			for _, tag := range ev.Tags {
-				if tag.Name == kvsapi.TagFragmentNumber {
-					number = tag.Value
-				}
-			}
-		case mkv.KindClusterStart, mkv.KindBlock, mkv.KindClusterOther:
-			cur = append(cur, ev.Raw...)
-		case mkv.KindClusterEnd:
-			out[number] = cur
-			cur = nil
-		}
-	}
+	v := consumer.Verify(ctx, simulator.Target{ControlPlaneURL: p2.ep.ControlPlaneURL, HTTP: clientFor(t, p2.ep.CACertFile)}, "durable", want)
+	require.Empty(t, v.Err, "reading back after restart")
+	require.Equal(t, len(acked), v.Persisted)
+	require.Zero(t, v.Lost, "PERSISTED fragments missing after kill -9: %+v", v.LostFragments)
+	require.Zero(t, v.Corrupted, "PERSISTED fragments not byte-identical after kill -9: %v", v.CorruptedFragments)
+	require.GreaterOrEqual(t, v.Delivered, len(acked))
+	t.Logf("%d PERSISTED fragments read back byte-identical after kill -9 (%d stored)", len(acked), v.Stored)
 }
