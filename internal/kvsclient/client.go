@@ -72,4 +72,3 @@ type PutMediaOptions struct {
 	// Header sets extra or overriding request headers (signing adds its own).
 	Header http.Header
 }
-
