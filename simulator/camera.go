@@ -1,19 +1,16 @@
 package simulator
 
 import (
-	"bufio"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
-	"io"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/camstorm/camstorm/internal/e2ee"
 	"github.com/camstorm/camstorm/internal/kvsapi"
-	"github.com/camstorm/camstorm/internal/kvsclient"
 	"github.com/camstorm/camstorm/internal/mkv"
 	"github.com/camstorm/camstorm/simulator/media"
 )
@@ -21,14 +18,38 @@ import (
 // ErrInvalidCamera wraps every problem NewCamera finds in its arguments.
 var ErrInvalidCamera = errors.New("simulator: invalid camera config")
 
-// Defaults for zero CameraConfig fields.
+// Defaults for zero CameraConfig fields, as the KVS producer SDK
+// (producer-c, kvs-protocol.md §4.2-§4.7) unless noted.
 const (
 	// DefaultRetentionHours is what the producer SDK samples create streams with.
 	DefaultRetentionHours = 2
-	// DefaultFinalAckTimeout bounds the wait for the last PERSISTED after the
-	// body is closed.
+	// DefaultBufferDuration is the SDK's view window (bufferDuration).
+	DefaultBufferDuration = 120 * time.Second
+	// DefaultReplayDuration is 0.5 × buffer (REPLAY_DURATION_FACTOR).
+	DefaultReplayDuration = DefaultBufferDuration / 2
+	// DefaultStaleness is producer-c's connectionStalenessDuration.
+	DefaultStaleness = 5 * time.Second
+	// DefaultRotation is the SDK's token cap (40 min); a camera rotates its
+	// connection this long after opening it, minus jitter.
+	DefaultRotation = 40 * time.Minute
+	// DefaultBackoffBase and DefaultBackoffCap shape the SDK's exponential
+	// backoff with full jitter.
+	DefaultBackoffBase = 100 * time.Millisecond
+	DefaultBackoffCap  = 10 * time.Second
+	// DefaultEndpointCache is how long DescribeStream and GetDataEndpoint
+	// results are reused (DEFAULT_ENDPOINT_CACHE_UPDATE_PERIOD).
+	DefaultEndpointCache = 40 * time.Minute
+	// DefaultFinalAckTimeout bounds the wait for the last PERSISTED of a
+	// session that ends cleanly.
 	DefaultFinalAckTimeout = 15 * time.Second
+	// DefaultDrainTimeout bounds how long after its last frame a camera keeps
+	// reconnecting to deliver what it still buffers (camstorm's choice; the
+	// SDK's stopStreamSync waits up to 120 s).
+	DefaultDrainTimeout = 30 * time.Second
 
+	// stateRetries is how often one control-plane step is tried before the
+	// stream is reset and its buffer thrown away (SERVICE_CALL_MAX_RETRY_COUNT).
+	stateRetries = 5
 	// controlCallTimeout bounds each control-plane call.
 	controlCallTimeout = 10 * time.Second
 	// activeWait bounds how long a created stream may stay CREATING.
@@ -36,9 +57,10 @@ const (
 	// activePoll is the DescribeStream period while waiting for ACTIVE.
 	activePoll = 100 * time.Millisecond
 	// maxAckErrorsKept bounds the ERROR ACKs a result keeps (all are counted).
-	maxAckErrorsKept = 32
-	// writeBuffer is the buffer between the MKV writer and the connection.
-	writeBuffer = 64 << 10
+	maxAckErrorsKept = 16
+	// rotationJitterMax caps the random amount a rotation comes early
+	// (randomizeAuthInfoExpiration: 10 % of the period, at most 3 min).
+	rotationJitterMax = 3 * time.Minute
 )
 
 // Target is where a camera streams: a KVS-compatible control plane and the
@@ -48,7 +70,8 @@ type Target struct {
 	HTTP            *http.Client
 }
 
-// CameraConfig describes one simulated camera.
+// CameraConfig describes one simulated camera: what it films, how its
+// producer behaves, and how it encrypts.
 type CameraConfig struct {
 	StreamName string
 	// Source provides the frames; the camera opens one cluster (fragment)
@@ -57,18 +80,41 @@ type CameraConfig struct {
 	// RetentionHours is used when the camera creates its stream; 0 means
 	// DefaultRetentionHours (PERSISTED ACKs need retention > 0).
 	RetentionHours int
+
+	// Recipients turn end-to-end encryption on: every frame is sealed and
+	// each epoch key wrapped for these consumers (internal/e2ee).
+	Recipients []e2ee.PublicKey
+	// RotateKeyAfter and RotateKeyFragments bound one E2EE epoch (0: the
+	// e2ee defaults).
+	RotateKeyAfter     time.Duration
+	RotateKeyFragments int
+
+	// Producer behaviour (zero: the SDK defaults above).
+	BufferDuration time.Duration // oldest buffered media is evicted beyond this
+	BufferBytes    int64         // and beyond this many bytes (0: no byte bound)
+	ReplayDuration time.Duration // resent after a connection that looked dead
+	Staleness      time.Duration // no BUFFERING for this much sent media: reconnect
+	Rotation       time.Duration // connection lifetime before a planned rotation
+	BackoffBase    time.Duration
+	BackoffCap     time.Duration
+	EndpointCache  time.Duration
+	// FinalAckTimeout bounds the wait for the last PERSISTED once everything
+	// is sent; DrainTimeout bounds reconnecting after the last frame.
+	FinalAckTimeout time.Duration
+	DrainTimeout    time.Duration
+
+	// Seed drives every random choice (backoff jitter, rotation jitter).
+	Seed uint64
 	// Clock gives timestamps and latencies; default time.Now.
 	Clock func() time.Time
-	// RealTime paces frames by their PTS, as a real camera produces them.
-	// Without it the camera sends the media due before `until` as fast as
-	// the service takes it (tests).
-	RealTime bool
-	// FinalAckTimeout bounds the wait for the last PERSISTED once the body
-	// is closed; default DefaultFinalAckTimeout.
-	FinalAckTimeout time.Duration
+	// Offline produces the media due before `until` as fast as the service
+	// takes it, blocking instead of evicting when the buffer is full (the
+	// SDK's offline mode). Otherwise frames come in real time, as a real
+	// camera captures them, and overflow evicts the oldest fragment.
+	Offline bool
 	// OnAck, if set, sees every ACK as it arrives, with its latency from the
 	// first byte of its fragment (0 if the fragment is unknown). It is called
-	// from the camera's ACK reader and must not block.
+	// from an ACK reader and must not block.
 	OnAck func(ack kvsapi.Ack, latency time.Duration)
 }
 
@@ -76,6 +122,10 @@ type CameraConfig struct {
 type Camera struct {
 	cfg    CameraConfig
 	target Target
+	sealer *e2ee.Sealer
+	header []byte // MKV header every session starts with
+	tracks []mkv.TrackSpec
+	rng    *rand.Rand
 }
 
 // NewCamera checks cfg and target, reporting every problem at once (each
@@ -94,8 +144,17 @@ func NewCamera(cfg CameraConfig, target Target) (*Camera, error) {
 	if cfg.RetentionHours < 0 || cfg.RetentionHours > kvsapi.MaxRetentionHours {
 		bad("RetentionHours is %d, want 0..%d (0: %d)", cfg.RetentionHours, kvsapi.MaxRetentionHours, DefaultRetentionHours)
 	}
-	if cfg.FinalAckTimeout < 0 {
-		bad("FinalAckTimeout is %v, want >= 0", cfg.FinalAckTimeout)
+	for name, d := range map[string]time.Duration{
+		"BufferDuration": cfg.BufferDuration, "ReplayDuration": cfg.ReplayDuration, "Staleness": cfg.Staleness,
+		"Rotation": cfg.Rotation, "BackoffBase": cfg.BackoffBase, "BackoffCap": cfg.BackoffCap,
+		"EndpointCache": cfg.EndpointCache, "FinalAckTimeout": cfg.FinalAckTimeout, "DrainTimeout": cfg.DrainTimeout,
+	} {
+		if d < 0 {
+			bad("%s is %v, want >= 0 (0: the default)", name, d)
+		}
+	}
+	if cfg.BufferBytes < 0 {
+		bad("BufferBytes is %d, want >= 0 (0: no byte bound)", cfg.BufferBytes)
 	}
 	if target.ControlPlaneURL == "" {
 		bad("Target.ControlPlaneURL is empty")
@@ -106,56 +165,91 @@ func NewCamera(cfg CameraConfig, target Target) (*Camera, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
 	if cfg.RetentionHours == 0 {
 		cfg.RetentionHours = DefaultRetentionHours
 	}
+	def(&cfg.BufferDuration, DefaultBufferDuration)
+	def(&cfg.ReplayDuration, min(DefaultReplayDuration, cfg.BufferDuration/2))
+	def(&cfg.Staleness, DefaultStaleness)
+	def(&cfg.Rotation, DefaultRotation)
+	def(&cfg.BackoffBase, DefaultBackoffBase)
+	def(&cfg.BackoffCap, DefaultBackoffCap)
+	def(&cfg.EndpointCache, DefaultEndpointCache)
+	def(&cfg.FinalAckTimeout, DefaultFinalAckTimeout)
+	def(&cfg.DrainTimeout, DefaultDrainTimeout)
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	if cfg.FinalAckTimeout == 0 {
-		cfg.FinalAckTimeout = DefaultFinalAckTimeout
+	c := &Camera{cfg: cfg, target: target, rng: rand.New(rand.NewPCG(cfg.Seed, 0x63616d73746f726d))}
+	c.tracks = []mkv.TrackSpec{cfg.Source.Track()}
+	if len(cfg.Recipients) > 0 {
+		s, err := e2ee.NewSealer(e2ee.SealerConfig{Stream: cfg.StreamName, Recipients: cfg.Recipients,
+			RotateAfter: cfg.RotateKeyAfter, RotateFragments: cfg.RotateKeyFragments})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidCamera, err)
+		}
+		c.sealer = s
+		c.tracks = append(c.tracks, KeyTrack)
 	}
-	return &Camera{cfg: cfg, target: target}, nil
+	h, err := mkv.AppendHeader(nil, mkv.Header{Tracks: c.tracks})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidCamera, err)
+	}
+	c.header = h
+	return c, nil
+}
+
+// KeyTrack is the track that carries E2EE epoch envelopes, one block at the
+// start of every fragment (docs/E2EE.md).
+var KeyTrack = mkv.TrackSpec{Number: 2, UID: 0xC5E2EE, Type: mkv.TrackMetadata, CodecID: e2ee.CodecID, Name: e2ee.TrackName}
+
+// SetRecipients changes who may decrypt: the next fragment starts a new
+// E2EE epoch wrapped for exactly these consumers. Safe while Run runs.
+func (c *Camera) SetRecipients(r []e2ee.PublicKey) error {
+	if c.sealer == nil {
+		return fmt.Errorf("%w: the camera was made without Recipients, so it does not encrypt", ErrInvalidCamera)
+	}
+	return c.sealer.SetRecipients(r)
 }
 
 // Phase is the step of a camera's run in which a failure happened.
 type Phase string
 
-// Phases of a run, in order.
+// Phases of a run.
 const (
 	PhaseDescribe Phase = "describe" // DescribeStream
 	PhaseCreate   Phase = "create"   // CreateStream, waiting for ACTIVE
 	PhaseEndpoint Phase = "endpoint" // GetDataEndpoint(PUT_MEDIA)
 	PhaseConnect  Phase = "connect"  // opening the PutMedia request
 	PhaseStream   Phase = "stream"   // sending frames and reading ACKs
-	PhaseFinish   Phase = "finish"   // waiting for the last PERSISTED
+	PhaseFinish   Phase = "finish"   // delivering what is buffered after the last frame
 	PhaseCanceled Phase = "canceled" // the context ended before streaming began
 )
 
 // Failure kinds that are not exception types or ERROR ACKs.
 const (
-	KindFinalAckTimeout = "final PERSISTED timeout"
-	KindConnection      = "connection"
-	KindCanceled        = "canceled"
-	KindNotPersisted    = "fragments not PERSISTED"
+	KindConnection   = "connection"
+	KindCanceled     = "canceled"
+	KindNotPersisted = "fragments not PERSISTED"
+	KindStreamReset  = "stream reset"
 )
 
-// Failure is what ended a camera's run early, or left it incomplete.
+// Failure is what kept a camera from delivering: the last thing that went
+// wrong before it gave up, or what was still undelivered at the end.
 type Failure struct {
 	Phase Phase `json:"phase"`
 	// Kind groups failures for counting: an exception type, "ERROR ACK
-	// <code>", "connection", "final PERSISTED timeout" or "canceled".
+	// <code>", "connection", "fragments not PERSISTED" or "canceled".
 	Kind    string `json:"kind"`
 	Message string `json:"message"`
 }
 
 func (f *Failure) String() string { return fmt.Sprintf("%s: %s: %s", f.Phase, f.Kind, f.Message) }
-
-// AckTiming records one kind of ACK for a fragment.
-type AckTiming struct {
-	Seen    bool          `json:"seen"`
-	Latency time.Duration `json:"latency_ns"` // from the fragment's first byte
-}
 
 // AckError is one ERROR ACK.
 type AckError struct {
@@ -168,22 +262,27 @@ type AckError struct {
 // Kind is how the error is counted: "ERROR ACK <id> <code>".
 func (e AckError) Kind() string { return fmt.Sprintf("ERROR ACK %d %s", int(e.ErrorID), e.ErrorCode) }
 
-// SentFragment is one fragment (cluster) as the camera sent it and as the
-// service acknowledged it.
-type SentFragment struct {
-	Timecode  int64     `json:"timecode"` // cluster timecode, epoch ms
-	Frames    int       `json:"frames"`
-	Size      int64     `json:"size"`   // cluster bytes as written
-	SHA256    [32]byte  `json:"sha256"` // of those bytes
-	FirstByte time.Time `json:"first_byte"`
-	// Complete is false for a fragment cut short by a failed session.
-	Complete bool `json:"complete"`
-	// Number is the service's fragment number, from the first ACK that named it.
-	Number    string    `json:"number,omitempty"`
-	Buffering AckTiming `json:"buffering"`
-	Received  AckTiming `json:"received"`
-	Persisted AckTiming `json:"persisted"`
-	Error     *AckError `json:"error,omitempty"`
+// Counters are what a camera's producer did, for reports and assertions.
+type Counters struct {
+	Fragments   int   `json:"fragments"`    // fragments produced
+	Bytes       int64 `json:"bytes_sent"`   // MKV bytes written, resends included
+	Sessions    int   `json:"sessions"`     // PutMedia sessions opened
+	Reconnects  int   `json:"reconnects"`   // sessions opened after one ended abnormally
+	Rotations   int   `json:"rotations"`    // planned connection rotations
+	StaleResets int   `json:"stale_resets"` // sessions ended for want of BUFFERING ACKs
+	// ConnectFailures counts PutMedia requests that could not be opened;
+	// ControlFailures failed control-plane calls.
+	ConnectFailures int `json:"connect_failures"`
+	ControlFailures int `json:"control_failures"`
+	// Resent counts fragments sent again after a rollback.
+	Resent int `json:"resent"`
+	// StreamResets counts buffers thrown away after a control-plane step
+	// failed stateRetries times, as the SDK's continuous-retry handler does.
+	StreamResets int `json:"stream_resets"`
+	Idle         int `json:"idle_acks"`
+	// UnmatchedAcks name no fragment the camera still buffers.
+	UnmatchedAcks int `json:"unmatched_acks"`
+	AckErrors     int `json:"ack_errors"`
 }
 
 // CameraResult is everything one run produced. Outcomes are data: a run that
@@ -193,36 +292,19 @@ type CameraResult struct {
 	CreatedStream bool   `json:"created_stream"`
 	// RetentionHours is the stream's retention as DescribeStream reported
 	// it; with 0 the service sends no PERSISTED ACKs.
-	RetentionHours int            `json:"retention_hours"`
-	Start          time.Time      `json:"start"`
-	End            time.Time      `json:"end"`
-	Fragments      []SentFragment `json:"fragments"`
-	Frames         int64          `json:"frames"`
-	Bytes          int64          `json:"bytes"` // MKV bytes written to the PutMedia body
-	AckErrors      []AckError     `json:"ack_errors,omitempty"`
-	// AckErrorCount counts every ERROR ACK; AckErrors keeps the first few.
-	AckErrorCount int `json:"ack_error_count"`
-	Idle          int `json:"idle_acks"`
-	// UnmatchedAcks names no fragment this camera sent.
-	UnmatchedAcks int      `json:"unmatched_acks"`
-	Failure       *Failure `json:"failure,omitempty"`
-}
-
-// Persisted counts fragments acknowledged PERSISTED.
-func (r *CameraResult) Persisted() int {
-	n := 0
-	for i := range r.Fragments {
-		if r.Fragments[i].Persisted.Seen {
-			n++
-		}
-	}
-	return n
+	RetentionHours int       `json:"retention_hours"`
+	Encrypted      bool      `json:"encrypted"`
+	Start          time.Time `json:"start"`
+	End            time.Time `json:"end"`
+	Ledger         Ledger    `json:"ledger"`
+	Counters
+	// AckErrorsKept keeps the first few ERROR ACKs (Counters.AckErrors counts all).
+	AckErrorsKept []AckError `json:"ack_errors_kept,omitempty"`
+	Failure       *Failure   `json:"failure,omitempty"`
 }
 
 func (r *CameraResult) fail(phase Phase, kind string, err error) {
-	if r.Failure == nil {
-		r.Failure = &Failure{Phase: phase, Kind: kind, Message: err.Error()}
-	}
+	r.Failure = &Failure{Phase: phase, Kind: kind, Message: err.Error()}
 }
 
 // failureKind names err for counting: its exception type when it is one.
@@ -238,430 +320,25 @@ func failureKind(err error) string {
 	}
 }
 
-// Run streams until `until` (or until ctx ends): it finds or creates the
-// stream, opens one PutMedia session, sends a cluster per GOP, and at the end
-// closes the open fragment with END_OF_FRAGMENT and waits (bounded) for its
-// last PERSISTED. It never returns an error: failures are in the result.
+// Run films until `until` (or until ctx ends) while the producer streams
+// what it films: it finds or creates the stream, keeps a bounded buffer,
+// reconnects with backoff and rollback when sessions fail, rotates its
+// connection, and after the last frame keeps delivering (bounded by
+// DrainTimeout) until everything is PERSISTED. It never returns an error:
+// what happened is in the result.
 func (c *Camera) Run(ctx context.Context, until time.Time) (res CameraResult) {
-	res = CameraResult{StreamName: c.cfg.StreamName, Start: c.cfg.Clock()}
+	res = CameraResult{StreamName: c.cfg.StreamName, Start: c.cfg.Clock(), Encrypted: c.sealer != nil}
+	res.Ledger.Stream = c.cfg.StreamName
 	defer func() { res.End = c.cfg.Clock() }()
 	if err := ctx.Err(); err != nil {
 		res.fail(PhaseCanceled, KindCanceled, err)
 		return res
 	}
-	endpoint, ok := c.prepare(ctx, &res)
-	if !ok {
-		return res
-	}
-	c.streamSession(ctx, endpoint, until, &res)
+	r := newRun(c, &res)
+	var wg sync.WaitGroup
+	wg.Go(func() { r.capture(ctx, until) })
+	r.upload(ctx)
+	wg.Wait()
+	r.finish()
 	return res
-}
-
-// prepare runs the control-plane steps the producer SDK takes before
-// streaming (kvs-protocol.md §4.1, §4.8): DescribeStream, CreateStream only
-// on ResourceNotFoundException, then DescribeStream until ACTIVE, then
-// GetDataEndpoint(PUT_MEDIA).
-func (c *Camera) prepare(ctx context.Context, res *CameraResult) (dataEndpoint string, ok bool) {
-	ref := kvsapi.StreamRef{StreamName: c.cfg.StreamName}
-	info, err := c.describe(ctx, ref)
-	phase := PhaseDescribe
-	switch {
-	case kvsclient.IsException(err, kvsapi.ExcResourceNotFound):
-		phase = PhaseCreate
-		in := kvsapi.CreateStreamInput{StreamName: c.cfg.StreamName, MediaType: mediaType(c.cfg.Source.Track()),
-			DataRetentionInHours: c.cfg.RetentionHours}
-		err = c.call(ctx, kvsapi.PathCreateStream, in, nil)
-		switch {
-		case err == nil:
-			res.CreatedStream = true
-		case kvsclient.IsException(err, kvsapi.ExcResourceInUse):
-			// Created meanwhile by someone else: use it.
-		default:
-			res.fail(PhaseCreate, failureKind(err), err)
-			return "", false
-		}
-	case err != nil:
-		res.fail(PhaseDescribe, failureKind(err), err)
-		return "", false
-	}
-	if info.Status != kvsapi.StatusActive {
-		if info, err = c.waitActive(ctx, ref); err != nil {
-			res.fail(phase, failureKind(err), err)
-			return "", false
-		}
-	}
-	res.RetentionHours = info.DataRetentionInHours
-	var out kvsapi.GetDataEndpointOutput
-	if err := c.call(ctx, kvsapi.PathGetDataEndpoint, kvsapi.GetDataEndpointInput{StreamRef: ref, APIName: "PUT_MEDIA"}, &out); err != nil {
-		res.fail(PhaseEndpoint, failureKind(err), err)
-		return "", false
-	}
-	if out.DataEndpoint == "" {
-		res.fail(PhaseEndpoint, KindConnection, errors.New("GetDataEndpoint returned no DataEndpoint"))
-		return "", false
-	}
-	return out.DataEndpoint, true
-}
-
-func (c *Camera) call(ctx context.Context, path string, in, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, controlCallTimeout)
-	defer cancel()
-	return kvsclient.Call(ctx, c.target.HTTP, c.target.ControlPlaneURL, path, in, out)
-}
-
-func (c *Camera) describe(ctx context.Context, ref kvsapi.StreamRef) (kvsapi.StreamInfo, error) {
-	var out kvsapi.DescribeStreamOutput
-	err := c.call(ctx, kvsapi.PathDescribeStream, ref, &out)
-	return out.StreamInfo, err
-}
-
-// waitActive repeats DescribeStream until the stream is ACTIVE, as the SDK
-// does while it is CREATING (bounded by activeWait).
-func (c *Camera) waitActive(ctx context.Context, ref kvsapi.StreamRef) (kvsapi.StreamInfo, error) {
-	ctx, cancel := context.WithTimeout(ctx, activeWait)
-	defer cancel()
-	t := time.NewTicker(activePoll)
-	defer t.Stop()
-	for {
-		info, err := c.describe(ctx, ref)
-		if err != nil && !kvsclient.IsException(err, kvsapi.ExcResourceNotFound) {
-			return info, err
-		}
-		if err == nil && info.Status == kvsapi.StatusActive {
-			return info, nil
-		}
-		select {
-		case <-ctx.Done():
-			return info, fmt.Errorf("stream %s not ACTIVE (last status %q): %w", ref.StreamName, info.Status, ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
-func mediaType(t mkv.TrackSpec) string {
-	switch t.CodecID {
-	case mkv.CodecH264:
-		return "video/h264"
-	case "V_MPEGH/ISO/HEVC":
-		return "video/h265"
-	}
-	return ""
-}
-
-// clusterTap sits between the MKV writer and the connection's buffer: it
-// counts every byte and hashes the bytes of the open cluster.
-type clusterTap struct {
-	w       io.Writer
-	total   int64
-	hashing bool
-	h       hash.Hash
-	size    int64
-}
-
-func (t *clusterTap) Write(b []byte) (int, error) {
-	n, err := t.w.Write(b)
-	t.total += int64(n)
-	if t.hashing {
-		t.h.Write(b[:n])
-		t.size += int64(n)
-	}
-	return n, err
-}
-
-// session is the state shared between the sending loop and the ACK reader.
-type session struct {
-	clock func() time.Time
-	onAck func(kvsapi.Ack, time.Duration)
-
-	mu      sync.Mutex
-	res     *CameraResult
-	byTC    map[int64]int // fragment timecode -> index in res.Fragments
-	pending int           // complete fragments not yet PERSISTED
-	failed  error         // ERROR ACK or read error that ended the session
-	kind    string
-	settled chan struct{} // closed when pending reaches 0 after closing
-	closing bool
-}
-
-func (s *session) handle(a kvsapi.Ack) {
-	now := s.clock()
-	s.mu.Lock()
-	var latency time.Duration
-	i, known := s.byTC[a.FragmentTimecode]
-	var f *SentFragment
-	if known && a.HasTimecode {
-		f = &s.res.Fragments[i]
-		latency = now.Sub(f.FirstByte)
-		if f.Number == "" {
-			f.Number = a.FragmentNumber
-		}
-	}
-	switch a.EventType {
-	case kvsapi.EventIdle:
-		s.res.Idle++
-	case kvsapi.EventBuffering, kvsapi.EventReceived, kvsapi.EventPersisted:
-		if f == nil {
-			s.res.UnmatchedAcks++
-			break
-		}
-		t := &f.Buffering
-		switch a.EventType {
-		case kvsapi.EventReceived:
-			t = &f.Received
-		case kvsapi.EventPersisted:
-			t = &f.Persisted
-		}
-		if !t.Seen {
-			*t = AckTiming{Seen: true, Latency: latency}
-			if a.EventType == kvsapi.EventPersisted && f.Complete {
-				s.pending--
-				s.maybeSettled()
-			}
-		}
-	case kvsapi.EventError:
-		e := AckError{FragmentTimecode: a.FragmentTimecode, FragmentNumber: a.FragmentNumber, ErrorID: a.ErrorID, ErrorCode: a.ErrorCode}
-		s.res.AckErrorCount++
-		if len(s.res.AckErrors) < maxAckErrorsKept {
-			s.res.AckErrors = append(s.res.AckErrors, e)
-		}
-		if f != nil && f.Error == nil {
-			f.Error = &e
-		}
-		if s.failed == nil {
-			// The service closes the connection after an ERROR ACK (§1.2).
-			s.failed, s.kind = fmt.Errorf("fragment %d: ERROR ACK %d %s", a.FragmentTimecode, int(a.ErrorID), a.ErrorCode), e.Kind()
-		}
-	}
-	s.mu.Unlock()
-	if s.onAck != nil {
-		s.onAck(a, latency)
-	}
-}
-
-// maybeSettled closes settled once the body is closed and every complete
-// fragment is PERSISTED. s.mu must be held.
-func (s *session) maybeSettled() {
-	if s.closing && s.pending <= 0 {
-		select {
-		case <-s.settled:
-		default:
-			close(s.settled)
-		}
-	}
-}
-
-// openFragment registers a new fragment; closeFragment fills in its size
-// and hash once its last frame is written.
-func (s *session) openFragment(f SentFragment) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.byTC[f.Timecode] = len(s.res.Fragments)
-	s.res.Fragments = append(s.res.Fragments, f)
-}
-
-func (s *session) closeFragment(tap *clusterTap, frames int, complete bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := &s.res.Fragments[len(s.res.Fragments)-1]
-	f.Size, f.Frames, f.Complete = tap.size, frames, complete
-	copy(f.SHA256[:], tap.h.Sum(nil))
-	if complete && !f.Persisted.Seen {
-		s.pending++
-	}
-	tap.hashing, tap.size = false, 0
-	tap.h.Reset()
-}
-
-func (s *session) failure() (kind string, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.kind, s.failed
-}
-
-// streamSession is one PutMedia session from header to last PERSISTED.
-//
-// This is where the SDK-faithful producer plugs in: it replaces this one
-// session with a loop of sessions over a bounded fragment buffer, trimming on
-// PERSISTED, rolling back to the fragment after the last RECEIVED on
-// reconnect, backing off with full jitter and rotating the connection
-// (kvs-protocol.md §4.2-§4.8). The frame source, pacing, cluster tap and ACK
-// bookkeeping here stay as they are.
-func (c *Camera) streamSession(ctx context.Context, endpoint string, until time.Time, res *CameraResult) {
-	// The session outlives ctx so a cancelled run can still close its open
-	// fragment and collect the last ACKs; sessionCancel aborts it.
-	sessionCtx, sessionCancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer sessionCancel()
-	pm, err := kvsclient.StartPutMedia(sessionCtx, c.target.HTTP, endpoint, kvsclient.PutMediaOptions{
-		StreamName: c.cfg.StreamName, ProducerTime: c.cfg.Clock(),
-	})
-	if err != nil {
-		res.fail(PhaseConnect, failureKind(err), err)
-		return
-	}
-	s := &session{clock: c.cfg.Clock, onAck: c.cfg.OnAck, res: res, byTC: map[int64]int{}, settled: make(chan struct{})}
-	ackDone := make(chan error, 1)
-	go func() {
-		for {
-			a, err := pm.NextAck()
-			if err != nil {
-				if errors.Is(err, io.EOF) {
-					err = nil
-				}
-				ackDone <- err
-				return
-			}
-			s.handle(a)
-			if a.EventType == kvsapi.EventError {
-				ackDone <- nil
-				return
-			}
-		}
-	}()
-
-	sendErr, ackEnded, ackErr := c.send(ctx, pm, until, s, ackDone)
-	_ = pm.CloseWrite()
-	var timeoutErr error
-	if !ackEnded {
-		s.mu.Lock()
-		s.closing = true
-		s.maybeSettled()
-		s.mu.Unlock()
-		timer := time.NewTimer(c.cfg.FinalAckTimeout)
-		select {
-		case ackErr = <-ackDone:
-			ackEnded = true
-		case <-s.settled:
-		case <-timer.C:
-			s.mu.Lock()
-			timeoutErr = fmt.Errorf("%d fragments not PERSISTED %v after the body was closed", s.pending, c.cfg.FinalAckTimeout)
-			s.mu.Unlock()
-		}
-		timer.Stop()
-	}
-	_ = pm.Close()
-	if !ackEnded {
-		<-ackDone // Close ends the reader promptly; its error is our own doing
-	}
-	// The first cause wins: an ERROR ACK makes the service close the
-	// connection, which then fails the writer too.
-	if kind, failed := s.failure(); failed != nil {
-		res.fail(PhaseStream, kind, failed)
-	}
-	if sendErr != nil {
-		res.fail(PhaseStream, KindConnection, sendErr)
-	}
-	if ackErr != nil && res.Persisted() < countComplete(res.Fragments) {
-		res.fail(PhaseStream, KindConnection, fmt.Errorf("reading ACKs: %w", ackErr))
-	}
-	if timeoutErr != nil {
-		res.fail(PhaseFinish, KindFinalAckTimeout, timeoutErr)
-	}
-	// A service that ends the session cleanly owes a PERSISTED for every
-	// complete fragment of a stream with retention.
-	if complete, persisted := countComplete(res.Fragments), res.Persisted(); res.RetentionHours > 0 && persisted < complete {
-		res.fail(PhaseFinish, KindNotPersisted, fmt.Errorf("%d of %d complete fragments were never acknowledged PERSISTED", complete-persisted, complete))
-	}
-}
-
-func countComplete(fs []SentFragment) int {
-	n := 0
-	for i := range fs {
-		if fs[i].Complete {
-			n++
-		}
-	}
-	return n
-}
-
-// send writes the header and then frames until `until`, ctx's end, a write
-// error or the end of the ACK stream (the service closed the session). On a
-// planned end it closes the last fragment with END_OF_FRAGMENT and flushes.
-func (c *Camera) send(ctx context.Context, pm *kvsclient.PutMedia, until time.Time, s *session, ackDone <-chan error) (sendErr error, ackEnded bool, ackErr error) {
-	// The tap sees the bytes as the writer produces them, so a cluster's
-	// size and hash are final when its last frame is written.
-	bw := bufio.NewWriterSize(pm, writeBuffer)
-	tap := &clusterTap{w: bw, h: sha256.New()}
-	defer func() { s.res.Bytes = tap.total }()
-	w := mkv.NewWriter(tap)
-	src := c.cfg.Source
-	track := src.Track()
-	if err := w.WriteHeader(mkv.Header{Tracks: []mkv.TrackSpec{track}}); err != nil {
-		return err, false, nil
-	}
-	start := c.cfg.Clock()
-	base := start.UnixMilli()
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	open, frames := false, 0
-	finish := func(complete bool) {
-		if open {
-			s.closeFragment(tap, frames, complete)
-			open = false
-		}
-	}
-	// closeBody ends the last fragment with END_OF_FRAGMENT and flushes.
-	closeBody := func() error {
-		finish(true)
-		if err := w.EndFragment(); err != nil {
-			return err
-		}
-		return bw.Flush()
-	}
-	for {
-		f := src.Next()
-		due := start.Add(f.PTS)
-		if !due.Before(until) {
-			return closeBody(), false, nil
-		}
-		if d := due.Sub(c.cfg.Clock()); c.cfg.RealTime && d > 0 {
-			timer.Reset(d)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				timer.Stop()
-			case ackErr = <-ackDone:
-				timer.Stop()
-				finish(false)
-				return nil, true, ackErr
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return closeBody(), false, nil
-		case ackErr = <-ackDone:
-			finish(false)
-			return nil, true, ackErr
-		default:
-		}
-		pts := base + f.PTS.Milliseconds()
-		if f.Key {
-			finish(true)
-			if err := bw.Flush(); err != nil {
-				return err, false, nil
-			}
-			s.openFragment(SentFragment{Timecode: pts, FirstByte: c.cfg.Clock()})
-			tap.hashing, open, frames = true, true, 0
-			if err := w.StartCluster(pts); err != nil {
-				finish(false)
-				return err, false, nil
-			}
-		}
-		if !open {
-			continue // frames before the first key frame are dropped, as the SDK does
-		}
-		if err := w.WriteFrame(track.Number, pts, f.Key, f.Data); err != nil {
-			finish(false)
-			return err, false, nil
-		}
-		frames++
-		s.res.Frames++
-		if c.cfg.RealTime {
-			// A real camera sends each frame as it is captured.
-			if err := bw.Flush(); err != nil {
-				finish(false)
-				return err, false, nil
-			}
-		}
-	}
 }

@@ -38,6 +38,12 @@ const (
 	// DropBeforeKeyFrame: frames produced before the first key frame of a
 	// fragment the camera could start (as the SDK does after a skip).
 	DropBeforeKeyFrame DropReason = "before key frame"
+	// DropUndelivered: never sent in full before the run ended (the
+	// service was unreachable until the drain deadline).
+	DropUndelivered DropReason = "not delivered before the end"
+	// DropStreamReset: thrown away with the whole buffer when a
+	// control-plane step kept failing (the SDK's continuous-retry reset).
+	DropStreamReset DropReason = "stream reset"
 )
 
 // DroppedRun is a run of frames the camera itself dropped.
@@ -62,6 +68,10 @@ type Ledger struct {
 	Acked []AckedRun `json:"acked"`
 	// Dropped are frames the camera dropped, in sequence order.
 	Dropped []DroppedRun `json:"dropped,omitempty"`
+	// Unconfirmed are frames sent in full at least once whose fragment was
+	// never acknowledged PERSISTED (evicted, or still waiting at the end):
+	// the service may or may not have stored them.
+	Unconfirmed []SeqRange `json:"unconfirmed,omitempty"`
 	// AckedFragments and AckedFrames total Acked; DroppedFrames and
 	// DroppedFragments total Dropped (a fragment counts once, when its
 	// first frame is dropped).
@@ -69,6 +79,8 @@ type Ledger struct {
 	AckedFrames      uint64 `json:"acked_frames"`
 	DroppedFrames    uint64 `json:"dropped_frames"`
 	DroppedFragments int    `json:"dropped_fragments"`
+	// UnconfirmedFragments counts the fragments behind Unconfirmed.
+	UnconfirmedFragments int `json:"unconfirmed_fragments"`
 }
 
 // Ack records one fragment acknowledged PERSISTED: its cluster timecode and
@@ -130,6 +142,20 @@ func (l *Ledger) Drop(frames SeqRange, reason DropReason, fragment bool) {
 		}
 	}
 	l.Dropped = slices.Insert(l.Dropped, i, DroppedRun{Frames: frames, Reason: reason})
+}
+
+// Unconfirm records a fragment sent in full that was never acknowledged
+// PERSISTED.
+func (l *Ledger) Unconfirm(frames SeqRange) {
+	l.UnconfirmedFragments++
+	i, _ := slices.BinarySearchFunc(l.Unconfirmed, frames.First, func(r SeqRange, first uint64) int {
+		return cmp.Compare(r.First, first)
+	})
+	if i > 0 && l.Unconfirmed[i-1].Last+1 == frames.First {
+		l.Unconfirmed[i-1].Last = frames.Last
+		return
+	}
+	l.Unconfirmed = slices.Insert(l.Unconfirmed, i, frames)
 }
 
 // IsAcked reports whether frame seq lies in an acknowledged fragment.

@@ -1,0 +1,231 @@
+package simulator
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/camstorm/camstorm/internal/mkv"
+)
+
+// framePool holds scratch buffers for a held frame and its sealed form;
+// pooled rather than kept per camera, because a fleet has thousands.
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// heldFrame is the frame capture holds back until the next one shows
+// whether it ends its fragment (E2EE seals the last frame as final).
+type heldFrame struct {
+	pts  int64 // epoch ms
+	key  bool
+	seq  uint64
+	data *[]byte
+}
+
+// fragmentAppender is the capture Writer's destination: the open
+// fragment's data, or nowhere while no fragment is open (the header the
+// Writer writes once to learn the tracks).
+type fragmentAppender struct{ r *run }
+
+func (a fragmentAppender) Write(b []byte) (int, error) {
+	r := a.r
+	r.mu.Lock()
+	if f := r.open; f != nil {
+		f.data = append(f.data, b...)
+		r.bytes += int64(len(b))
+	}
+	r.mu.Unlock()
+	return len(b), nil
+}
+
+// capture films until `until` or ctx's end: it takes frames from the
+// source (paced in real time unless Offline), seals them when E2EE is on,
+// and appends them to the buffer, one fragment per GOP.
+func (r *run) capture(ctx context.Context, until time.Time) {
+	defer func() {
+		r.mu.Lock()
+		r.done = true
+		r.mu.Unlock()
+		notify(r.changed)
+	}()
+	cfg := &r.c.cfg
+	src := cfg.Source
+	w := mkv.NewWriter(fragmentAppender{r})
+	if err := w.WriteHeader(mkv.Header{Tracks: r.c.tracks}); err != nil {
+		r.captureFailed(err) // validated by NewCamera: cannot happen
+		return
+	}
+	start := cfg.Clock()
+	base := start.UnixMilli()
+	var lastPTS int64 = base
+	r.mu.Lock()
+	r.res.Ledger.Start = time.UnixMilli(base)
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.res.Ledger.End = time.UnixMilli(lastPTS + 1)
+		r.mu.Unlock()
+	}()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var (
+		held     *heldFrame
+		seq      uint64
+		index    uint32 // frame index within the open fragment
+		stopping bool
+	)
+	for !stopping {
+		f := src.Next()
+		due := start.Add(f.PTS)
+		if !due.Before(until) {
+			break
+		}
+		if !cfg.Offline {
+			if d := due.Sub(cfg.Clock()); d > 0 {
+				timer.Reset(d)
+				select {
+				case <-timer.C:
+				case <-ctx.Done():
+					timer.Stop()
+					stopping = true
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		next := &heldFrame{pts: base + f.PTS.Milliseconds(), key: f.Key, seq: seq, data: framePool.Get().(*[]byte)}
+		*next.data = append((*next.data)[:0], f.Data...)
+		seq++
+		lastPTS = next.pts
+		r.mu.Lock()
+		r.res.Ledger.Produced = seq
+		r.mu.Unlock()
+		if held != nil {
+			var err error
+			if index, err = r.emit(ctx, w, held, index, f.Key); err != nil {
+				framePool.Put(next.data)
+				r.captureFailed(err)
+				return
+			}
+		}
+		held = next
+	}
+	if held != nil {
+		if _, err := r.emit(ctx, w, held, index, true); err != nil {
+			r.captureFailed(err)
+		}
+	}
+}
+
+// captureFailed records what stopped capture; the run reports it.
+func (r *run) captureFailed(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.captureErr == nil {
+		r.captureErr = err
+	}
+}
+
+// emit appends one held frame: it opens a fragment on a key frame, seals
+// the frame (final when it ends its fragment) and closes the fragment
+// after its final frame. It returns the next frame's index.
+func (r *run) emit(ctx context.Context, w *mkv.Writer, h *heldFrame, index uint32, final bool) (uint32, error) {
+	defer framePool.Put(h.data)
+	one := SeqRange{First: h.seq, Last: h.seq}
+	if h.key {
+		opened, err := r.openFragment(ctx, w, h.pts, h.seq)
+		if err != nil {
+			return 0, err
+		}
+		if !opened {
+			r.mu.Lock()
+			r.res.Ledger.Drop(one, DropOverflow, true)
+			r.mu.Unlock()
+			return 0, nil
+		}
+		index = 0
+	}
+	r.mu.Lock()
+	f := r.open
+	switch {
+	case f == nil:
+		r.res.Ledger.Drop(one, DropBeforeKeyFrame, false)
+	case f.skip:
+		// Rejected while still being assembled: the SDK skips the rest of
+		// the GOP up to the next key frame.
+		r.res.Ledger.Drop(one, DropRejected, false)
+	default:
+		f.frames.Last = h.seq
+	}
+	r.mu.Unlock()
+	if f == nil || f.skip {
+		return index + 1, nil
+	}
+	payload := *h.data
+	var sealed *[]byte
+	if s := r.c.sealer; s != nil {
+		sealed = framePool.Get().(*[]byte)
+		defer framePool.Put(sealed)
+		var err error
+		if *sealed, err = s.SealFrame((*sealed)[:0], index, final, h.seq, payload); err != nil {
+			return 0, fmt.Errorf("sealing frame %d: %w", h.seq, err)
+		}
+		payload = *sealed
+	}
+	if err := w.WriteFrame(1, h.pts, h.key, payload); err != nil {
+		return 0, fmt.Errorf("frame %d: %w", h.seq, err)
+	}
+	r.mu.Lock()
+	if final {
+		f.complete = true
+		r.open = nil
+		r.res.Counters.Fragments++
+	}
+	r.mu.Unlock()
+	notify(r.changed)
+	return index + 1, nil
+}
+
+// openFragment starts a fragment at tc whose first frame is seq, making
+// room first: evicting the oldest fragments in real time, waiting for
+// PERSISTED when Offline. It reports false if there is no room (Offline
+// and ctx ended).
+func (r *run) openFragment(ctx context.Context, w *mkv.Writer, tc int64, seq uint64) (bool, error) {
+	r.mu.Lock()
+	for r.overLimit(tc) {
+		if !r.c.cfg.Offline {
+			r.evictOldest()
+			continue
+		}
+		r.mu.Unlock()
+		select {
+		case <-r.space:
+		case <-ctx.Done():
+			return false, nil
+		}
+		r.mu.Lock()
+	}
+	f := &fragment{id: r.nextID, tc: tc, frames: SeqRange{First: seq, Last: seq}}
+	r.nextID++
+	r.frags = append(r.frags, f)
+	r.open = f
+	r.mu.Unlock()
+	var envelope []byte
+	if s := r.c.sealer; s != nil {
+		var err error
+		if envelope, err = s.BeginFragment(tc); err != nil {
+			return false, fmt.Errorf("E2EE fragment at %d: %w", tc, err)
+		}
+	}
+	if err := w.StartCluster(tc); err != nil {
+		return false, err
+	}
+	if envelope != nil {
+		if err := w.WriteFrame(KeyTrack.Number, tc, true, envelope); err != nil {
+			return false, fmt.Errorf("E2EE envelope at %d: %w", tc, err)
+		}
+	}
+	return true, nil
+}
