@@ -2,6 +2,7 @@ package e2ee
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -229,6 +230,10 @@ func TestTamperDetected(t *testing.T) {
 		{"envelope key id byte", key, a, func(f *fragment) { f.envelope[envelopeHeaderSize] ^= 1 }, ErrNotRecipient, -1},
 		{"envelope truncated", key, a, func(f *fragment) { f.envelope = f.envelope[:len(f.envelope)-1] }, ErrMalformed, -1},
 		{"envelope with trailing byte", key, a, func(f *fragment) { f.envelope = append(f.envelope, 0) }, ErrMalformed, -1},
+		{"envelope names a key twice", key, a, func(f *fragment) {
+			f.envelope[envelopeHeaderSize-1] = 2
+			f.envelope = append(f.envelope, f.envelope[envelopeHeaderSize:]...)
+		}, ErrMalformed, -1},
 		{"envelope KDF id", key, a, func(f *fragment) { f.envelope[12] = 2 }, ErrMalformed, -1},
 		{"envelope missing", key, a, func(f *fragment) { f.envelope = nil }, ErrMalformed, -1},
 		{"wrong consumer key", other, a, func(*fragment) {}, ErrNotRecipient, -1},
@@ -272,8 +277,9 @@ func TestOpenerFailsPersistently(t *testing.T) {
 	if r := openFragment(o, f); r.err != nil {
 		t.Errorf("reopening the fragment: %v, want no error", r.err)
 	}
-	if _, _, err := o.OpenFrame(nil, 3, true, f.frames[2]); !errors.Is(err, ErrAuth) {
-		t.Errorf("OpenFrame after the final frame = %v, want ErrAuth", err)
+	// Even the final frame itself, offered again at its own index.
+	if _, _, err := o.OpenFrame(nil, 2, true, f.frames[2]); !errors.Is(err, ErrAuth) {
+		t.Errorf("OpenFrame(final frame again) after the final frame = %v, want ErrAuth", err)
 	}
 }
 
@@ -752,5 +758,41 @@ func TestKeys(t *testing.T) {
 	id := testKey(t, KEMX25519, 1).Public().ID()
 	if len(id.String()) != 16 {
 		t.Errorf("KeyID.String() = %q, want 16 hex digits", id.String())
+	}
+}
+
+// TestNonceLayout: within an epoch the nonce is the epoch's salt followed by
+// a counter 0, 1, 2, … across fragments, so it never repeats under one key; a
+// new epoch has a new key, a new salt and a counter starting at 0.
+func TestNonceLayout(t *testing.T) {
+	key := testKey(t, KEMX25519, 1)
+	s, err := NewSealer(SealerConfig{Stream: "cam", Recipients: []PublicKey{key.Public()}, RotateFragments: 3, Rand: seeded(4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	salts := map[uint32][]byte{}
+	want := map[uint32]uint64{}
+	for f := range 6 {
+		frag := sealFragment(t, s, testTC+int64(f), 0, testFrames(4, byte(f)))
+		for i, fr := range frag.frames {
+			epoch := binary.BigEndian.Uint32(fr[1:5])
+			nonce := fr[5:frameHeaderSize]
+			if seen[string(fr[1:frameHeaderSize])] {
+				t.Fatalf("fragment %d frame %d repeats epoch %d nonce %x", f, i, epoch, nonce)
+			}
+			seen[string(fr[1:frameHeaderSize])] = true
+			if salt, ok := salts[epoch]; ok && !bytes.Equal(salt, nonce[:saltSize]) {
+				t.Errorf("fragment %d frame %d: salt %x changed within epoch %d (was %x)", f, i, nonce[:saltSize], epoch, salt)
+			}
+			salts[epoch] = nonce[:saltSize]
+			if c := binary.BigEndian.Uint64(nonce[saltSize:]); c != want[epoch] {
+				t.Errorf("fragment %d frame %d: counter %d, want %d", f, i, c, want[epoch])
+			}
+			want[epoch]++
+		}
+	}
+	if len(salts) != 2 || bytes.Equal(salts[1], salts[2]) {
+		t.Errorf("salts per epoch = %x, want 2 epochs with different salts", salts)
 	}
 }
