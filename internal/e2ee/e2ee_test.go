@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	mrand "math/rand/v2"
 	"slices"
 	"testing"
@@ -386,6 +387,17 @@ func TestRotation(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRotationExtremeTimecodes: an epoch age that overflows int64 still
+// rotates.
+func TestRotationExtremeTimecodes(t *testing.T) {
+	s := testSealer(t, "cam", 1, testKey(t, KEMX25519, 1))
+	for i, tc := range []int64{math.MinInt64 + 1, math.MaxInt64} {
+		if _, err := s.BeginFragment(tc); err != nil || s.Epoch() != uint32(i+1) {
+			t.Errorf("BeginFragment(%d) = %v, epoch %d; want epoch %d", tc, err, s.Epoch(), i+1)
+		}
 	}
 }
 

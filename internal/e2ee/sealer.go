@@ -207,7 +207,7 @@ func (s *Sealer) rotationDue(tc int64) bool {
 	switch {
 	case tc < s.epochStartTC: // timecodes went back: the age is unknown
 		return true
-	case tc-s.epochStartTC >= s.rotateAfterMs:
+	case uint64(tc)-uint64(s.epochStartTC) >= uint64(s.rotateAfterMs): // tc >= start: no overflow
 		return true
 	case s.rotateFragments > 0 && s.fragments >= s.rotateFragments:
 		return true
