@@ -1,6 +1,7 @@
 package e2ee
 
 import (
+	"crypto/mlkem"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -57,8 +58,9 @@ func EnvelopeSize(kem KEM, n int) int {
 	return envelopeHeaderSize + n*recipientSize(kem)
 }
 
-// MaxEnvelopeSize is the largest envelope any supported KEM can produce.
-var MaxEnvelopeSize = max(EnvelopeSize(KEMX25519, MaxRecipients), EnvelopeSize(KEMMLKEM768X25519, MaxRecipients))
+// MaxEnvelopeSize is the largest envelope any supported KEM can produce
+// (MaxRecipients ML-KEM-768+X25519 recipients; TestEnvelopeSize checks it).
+const MaxEnvelopeSize = envelopeHeaderSize + MaxRecipients*(8+2+mlkem.CiphertextSize768+32+2+wrappedKeySize)
 
 // SealedSize is the exact size of SealFrame's output for a frame of frameLen
 // bytes.
