@@ -428,6 +428,12 @@ func (p *chunkParser) block(ev mkv.Event) {
 		track: ti, off: len(p.arena), n: len(data),
 		timecode: f.Timecode + p.toMs(int64(ev.RelTimecode)), key: ev.Keyframe,
 	})
+	if need := len(p.arena) + len(data); need > cap(p.arena) {
+		// Grow as append would, but never past the limit.
+		grown := make([]byte, len(p.arena), min(max(2*cap(p.arena), need), p.lim.MaxFragmentBytes))
+		copy(grown, p.arena)
+		p.arena = grown
+	}
 	p.arena = append(p.arena, data...)
 }
 

@@ -352,6 +352,9 @@ func (r *Reader) tailOnce(ctx context.Context, url string, t *tailState, fn func
 		if err != nil {
 			return n, err
 		}
+		if ctx.Err() != nil {
+			return n, ctx.Err() // what is buffered is not handed out once ctx ended
+		}
 		if f.Number == "" || !t.seen.add(f.Number) {
 			continue // already handed out before a reconnect
 		}
@@ -489,6 +492,9 @@ func (r *Reader) listOnce(ctx context.Context, url string, want []string, fn fun
 		}
 		if err != nil {
 			return n, err
+		}
+		if ctx.Err() != nil {
+			return n, ctx.Err()
 		}
 		asked := false
 		for i, w := range want {
