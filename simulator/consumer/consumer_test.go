@@ -84,6 +84,9 @@ type testFragment struct {
 	// order, when set, lists the frame indexes to write (after sealing):
 	// how a broken or malicious path duplicates or reorders frames.
 	order []int
+	// envelopes overrides how many envelope blocks the fragment carries
+	// (0: the contract's one).
+	envelopes int
 	// unacked: the camera does not record the fragment in its ledger even
 	// when it is acknowledged (it was still in flight when it stopped).
 	unacked bool
@@ -193,7 +196,9 @@ func (c *testCamera) put(frags []testFragment) map[int64]string {
 		if c.sealer != nil {
 			env, err := c.sealer.BeginFragment(f.tc)
 			require.NoError(t, err)
-			require.NoError(t, w.WriteFrame(2, f.tc, true, env))
+			for range max(f.envelopes, 1) {
+				require.NoError(t, w.WriteFrame(2, f.tc, true, env))
+			}
 			for i, fr := range f.frames {
 				blocks[i], err = c.sealer.SealFrame(nil, uint32(i), i == len(f.frames)-1, fr.seq, fr.data)
 				require.NoError(t, err)
@@ -339,6 +344,31 @@ func TestVerifyDuplicatedAndReorderedFramesFailIntegrity(t *testing.T) {
 	require.Equal(t, 12+11+1, v.IntegrityFailedFrames) // blocks from the first failure on
 	require.Zero(t, v.DuplicateFrames, "a duplicate never authenticates, so it is never delivered")
 	require.Zero(t, v.OutOfOrder)
+}
+
+// TestVerifyEnvelopeAndPlaintextSubstitution: a fragment with two
+// envelopes, and a plaintext fragment slipped into an encrypted stream,
+// are integrity failures.
+func TestVerifyEnvelopeAndPlaintextSubstitution(t *testing.T) {
+	_, target := startStack(t, "")
+	key := consumerKey(t, 12)
+	cam, gops := e2eeCamera(t, target, "swapped", key, 12)
+	frags := gops.fragments(2)
+	frags[1].envelopes = 2
+	numbers := cam.put(frags)
+	intruder := newTestCamera(t, target, "swapped", cam.track, nil)
+	plain := gops.fragments(1)
+	numbers[plain[0].tc] = intruder.put(plain)[plain[0].tc]
+	cam.record(plain[0], true) // the camera sent these frames sealed and saw them acknowledged
+
+	v := consumer.Verify(context.Background(), target, &cam.Ledger, e2ee.NewOpener("swapped", key))
+	require.Equal(t, 2, v.IntegrityFailures, "%+v", v)
+	require.Equal(t, numbers[frags[1].tc], v.IntegrityErrors[0].Fragment)
+	require.Contains(t, v.IntegrityErrors[0].Error, consumer.ErrEnvelope.Error())
+	require.Equal(t, numbers[plain[0].tc], v.IntegrityErrors[1].Fragment)
+	require.Contains(t, v.IntegrityErrors[1].Error, consumer.ErrNotEncrypted.Error())
+	require.Equal(t, uint64(30), v.LostFrames)
+	require.Equal(t, uint64(15), v.Delivered)
 }
 
 // TestVerifyGapsAgainstDropped: sequence numbers nobody accounted for are a

@@ -2,8 +2,10 @@ package consumer_test
 
 import (
 	"context"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,11 +25,13 @@ type cuttingDialer struct {
 	mu    sync.Mutex
 	conns []*cuttableConn
 	dials atomic.Int32
+	read  atomic.Int64 // bytes read over all connections (TLS included)
 }
 
 type cuttableConn struct {
 	net.Conn
 	budget atomic.Int64 // bytes left to read before the cut; < 0: no limit
+	total  *atomic.Int64
 }
 
 func (c *cuttableConn) Read(p []byte) (int, error) {
@@ -40,6 +44,7 @@ func (c *cuttableConn) Read(p []byte) (int, error) {
 		p = p[:b]
 	}
 	n, err := c.Conn.Read(p)
+	c.total.Add(int64(n))
 	if b > 0 {
 		c.budget.Add(-int64(n))
 	}
@@ -52,7 +57,7 @@ func (d *cuttingDialer) DialContext(ctx context.Context, network, addr string) (
 		return nil, err
 	}
 	d.dials.Add(1)
-	cc := &cuttableConn{Conn: c}
+	cc := &cuttableConn{Conn: c, total: &d.read}
 	cc.budget.Store(-1)
 	d.mu.Lock()
 	d.conns = append(d.conns, cc)
@@ -153,10 +158,16 @@ func TestTailFollowsLiveFragmentsAcrossDroppedConnections(t *testing.T) {
 	listed, err := r2.List(context.Background(), cam.Ledger.Start, cam.Ledger.End)
 	require.NoError(t, err)
 	var want []string
+	var stored, largest int64
 	for _, f := range listed {
 		want = append(want, f.FragmentNumber)
+		stored += f.FragmentSizeInBytes
+		largest = max(largest, f.FragmentSizeInBytes)
 	}
 	require.Equal(t, want, numbers, "every fragment once, in storage order")
+	// Each reconnect resumed after the last fragment handed out: nothing
+	// but the fragment cut in half was read twice.
+	require.Less(t, dialer.read.Load(), stored+largest+32<<10, "bytes read for %d stored", stored)
 	require.GreaterOrEqual(t, dialer.dials.Load(), int32(3))
 
 	v := checker.Result(&cam.Ledger)
@@ -246,5 +257,84 @@ func TestTailGivesUpWhenTheServiceIsGone(t *testing.T) {
 	for i, w := range waits {
 		ceiling := min(time.Second<<i, 3*time.Second)
 		require.True(t, w >= ceiling/2 && w <= ceiling, "wait %d is %v, want within [%v, %v]", i, w, ceiling/2, ceiling)
+	}
+}
+
+// TestTailFromNowLosesNothingWhileReconnecting: a NOW tail whose first
+// connection is refused resumes at the server time it first tried (NOW
+// again would start at the newest fragment and skip what was stored while
+// it waited).
+func TestTailFromNowLosesNothingWhileReconnecting(t *testing.T) {
+	_, target := startStack(t, "")
+	key := consumerKey(t, 24)
+	cam, gops := e2eeCamera(t, target, "busy", key, 24)
+	before := cam.put(gops.fragments(2))
+
+	// Three readers take every GetMedia connection the stream allows.
+	holders := make([]context.CancelFunc, 3)
+	for i := range holders {
+		ctx, cancel := context.WithCancel(context.Background())
+		holders[i] = cancel
+		started := make(chan struct{})
+		go func() {
+			_ = consumer.Tail(ctx, target, "busy", consumer.StartEarliest(), nil, func(*consumer.Fragment) error {
+				select {
+				case <-started:
+				default:
+					close(started)
+				}
+				return nil
+			})
+		}()
+		<-started
+	}
+	defer func() {
+		for _, c := range holders {
+			c()
+		}
+	}()
+
+	var during map[int64]string
+	var duringFrags []testFragment
+	refused := 0
+	r := &consumer.Reader{Target: target, Stream: "busy", Opener: e2ee.NewOpener("busy", key),
+		Retry: consumer.RetryPolicy{Attempts: 50, Sleep: func(ctx context.Context, _ time.Duration) error {
+			if refused++; refused == 1 {
+				// While the tail waits: two fragments arrive, then a reader leaves.
+				duringFrags = gops.fragments(2)
+				during = cam.put(duringFrags)
+				holders[0]()
+			}
+			return sleepCtx(ctx, 20*time.Millisecond) // until the service notices the reader left
+		}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var got []string
+	require.NoError(t, r.Tail(ctx, consumer.StartNow(), func(f *consumer.Fragment) error {
+		got = append(got, f.Number)
+		if f.Number == during[duringFrags[1].tc] {
+			cancel()
+		}
+		return nil
+	}))
+	require.GreaterOrEqual(t, refused, 1, "the first connection was refused")
+	require.GreaterOrEqual(t, len(got), 2)
+	require.Equal(t, []string{during[duringFrags[0].tc], during[duringFrags[1].tc]}, got[len(got)-2:],
+		"both fragments stored while reconnecting arrive")
+	// Before them at most what covered the moment of the first connection:
+	// fragments of the first session, each once.
+	earlier := slices.Collect(maps.Values(before))
+	for _, n := range got[:len(got)-2] {
+		require.Contains(t, earlier, n)
+	}
+	require.Len(t, slices.Compact(slices.Sorted(slices.Values(got))), len(got), "no fragment twice")
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
