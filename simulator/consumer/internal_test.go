@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/camstorm/camstorm/internal/e2ee"
 	"github.com/camstorm/camstorm/internal/kvsapi"
 	"github.com/camstorm/camstorm/internal/mkv"
 	"github.com/camstorm/camstorm/simulator"
@@ -361,4 +362,82 @@ func FuzzChunkParser(f *testing.F) {
 			_ = c.Result(nil)
 		}
 	})
+}
+
+// sealedStream is a GetMediaForFragmentList-shaped response of n E2EE
+// fragments of 15 frames of frameSize bytes, and the key that opens it.
+func sealedStream(b *testing.B, n, frameSize int) ([]byte, *e2ee.PrivateKey) {
+	key, err := e2ee.GenerateKey(e2ee.KEMX25519, nil)
+	require.NoError(b, err)
+	sealer, err := e2ee.NewSealer(e2ee.SealerConfig{Stream: "bench", Recipients: []e2ee.PublicKey{key.Public()}})
+	require.NoError(b, err)
+	frame := make([]byte, frameSize)
+	var out bytes.Buffer
+	w := mkv.NewWriter(&out)
+	for i := range n {
+		tc := int64(1_700_000_000_000 + i*1000)
+		require.NoError(b, w.WriteHeader(mkv.Header{Tracks: []mkv.TrackSpec{
+			{Number: 1, UID: 1, Type: mkv.TrackVideo, CodecID: "V_MPEG4/ISO/AVC", Width: 640, Height: 360},
+			{Number: 2, UID: 2, Type: mkv.TrackMetadata, CodecID: e2ee.CodecID, Name: e2ee.TrackName},
+		}}))
+		require.NoError(b, w.WriteTags(
+			mkv.SimpleTag{Name: kvsapi.TagFragmentNumber, Value: fmt.Sprint(1000 + i)},
+			mkv.SimpleTag{Name: kvsapi.TagProducerTimestamp, Value: kvsapi.FormatTagTime(tc)}))
+		require.NoError(b, w.StartCluster(tc))
+		env, err := sealer.BeginFragment(tc)
+		require.NoError(b, err)
+		require.NoError(b, w.WriteFrame(2, tc, true, env))
+		for j := range 15 {
+			sealed, err := sealer.SealFrame(nil, uint32(j), j == 14, uint64(i*15+j), frame)
+			require.NoError(b, err)
+			require.NoError(b, w.WriteFrame(1, tc+int64(j)*66, j == 0, sealed))
+		}
+	}
+	return out.Bytes(), key
+}
+
+// BenchmarkReadOpenAccount parses a media response, authenticates and
+// decrypts every frame and accounts for it: a consumer's whole per-fragment
+// work without the network. Reported per fragment.
+func BenchmarkReadOpenAccount(b *testing.B) {
+	const fragments, frameSize = 64, 4000 // 15 fps at about 500 kbit/s
+	stream, key := sealedStream(b, fragments, frameSize)
+	b.SetBytes(int64(len(stream)) / fragments)
+	b.ReportAllocs()
+	r := &Reader{Stream: "bench", Opener: e2ee.NewOpener("bench", key)}
+	var c Checker
+	n := 0
+	for b.Loop() {
+		if n%fragments == 0 {
+			r.parse(bytes.NewReader(stream), false)
+			c = Checker{}
+		}
+		f, err := r.parser.next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.prepare(f)
+		if f.Integrity != nil {
+			b.Fatal(f.Integrity)
+		}
+		c.Add(f)
+		n++
+	}
+}
+
+// BenchmarkCheckerResult measures the accounting of an hour of one camera
+// (3 600 one-second fragments) against its ledger.
+func BenchmarkCheckerResult(b *testing.B) {
+	ledger := &simulator.Ledger{Stream: "s", Produced: 3600 * 15}
+	var c Checker
+	for i := range 3600 {
+		ledger.Ack(int64(i)*1000, rng(uint64(i*15), uint64(i*15+14)))
+		c.Add(frag(fmt.Sprint(i), int64(i)*1000, seqs(int64(i*15), int64(i*15+14))...))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if v := c.Result(ledger); !v.OK() {
+			b.Fatal(v.Problems())
+		}
+	}
 }
