@@ -74,6 +74,10 @@ type Verification struct {
 	AckedFrames            uint64 `json:"acked_frames"`
 	CameraDroppedFragments int    `json:"camera_dropped_fragments"`
 	CameraDroppedFrames    uint64 `json:"camera_dropped_frames"`
+	// Unconfirmed: sent in full, never acknowledged PERSISTED (evicted, or
+	// waiting at the end); stored or not, neither is a problem.
+	CameraUnconfirmedFragments int    `json:"camera_unconfirmed_fragments"`
+	CameraUnconfirmedFrames    uint64 `json:"camera_unconfirmed_frames"`
 
 	// Stored counts the fragments ListFragments returned in the ledger's
 	// window (Verify only); Received those read back, served or not.
@@ -111,8 +115,8 @@ type Verification struct {
 
 	// Gaps are holes nobody accounted for: missing sequence numbers inside
 	// the delivered range that the camera neither dropped nor saw
-	// acknowledged, up to its last acknowledged frame (later ones were
-	// still in flight).
+	// acknowledged nor lists as unconfirmed, up to its last acknowledged
+	// frame (later ones were still in flight).
 	Gaps      int                  `json:"gaps"`
 	GapFrames uint64               `json:"gap_frames"`
 	GapRanges []simulator.SeqRange `json:"gap_ranges,omitempty"`
@@ -138,7 +142,8 @@ type Verification struct {
 	// Unexpected are delivered frames numbered beyond what the camera produced.
 	Unexpected uint64 `json:"unexpected_frames"`
 	// UnackedDelivered are delivered frames the camera sent but never saw
-	// acknowledged (in flight when it stopped): neither lost nor a problem.
+	// acknowledged (unconfirmed, or in flight when it stopped): neither
+	// lost nor a problem.
 	UnackedDelivered uint64 `json:"unacked_delivered"`
 
 	// Latency is set by a LiveChecker.
@@ -293,6 +298,10 @@ func (c *Checker) Result(ledger *simulator.Ledger) Verification {
 		v.Stream = ledger.Stream
 		v.Produced, v.AckedFragments, v.AckedFrames = ledger.Produced, ledger.AckedFragments, ledger.AckedFrames
 		v.CameraDroppedFragments, v.CameraDroppedFrames = ledger.DroppedFragments, ledger.DroppedFrames
+		v.CameraUnconfirmedFragments = ledger.UnconfirmedFragments
+		for _, u := range ledger.Unconfirmed {
+			v.CameraUnconfirmedFrames += u.Len()
+		}
 	}
 	v.Received = len(c.recs)
 	v.NotServed, v.NotServedFragments = c.notServed, slices.Clone(c.notServedExamples)
@@ -367,10 +376,11 @@ func (c *Checker) Result(ledger *simulator.Ledger) Verification {
 
 // againstLedger fills the per-frame accounting.
 func (c *Checker) againstLedger(v *Verification, ledger *simulator.Ledger, kept []int32, delivered seqSet) {
-	var acked, dropped seqSet
+	var acked, dropped, unconfirmed seqSet
 	var lastAcked uint64
 	haveAcked := false
 	if ledger != nil {
+		unconfirmed = normalized(ledger.Unconfirmed)
 		ackedRanges := make([]simulator.SeqRange, 0, len(ledger.Acked))
 		for _, a := range ledger.Acked {
 			ackedRanges = append(ackedRanges, a.Frames)
@@ -380,7 +390,8 @@ func (c *Checker) againstLedger(v *Verification, ledger *simulator.Ledger, kept 
 		for _, d := range ledger.Dropped {
 			droppedRanges = append(droppedRanges, d.Frames)
 		}
-		dropped = normalized(droppedRanges)
+		// A frame both dropped and unconfirmed may have been stored.
+		subtract(normalized(droppedRanges).r, unconfirmed.r, func(r simulator.SeqRange) { dropped.add(r) })
 		if n := len(acked.r); n > 0 {
 			lastAcked, haveAcked = acked.r[n-1].Last, true
 		}
@@ -435,7 +446,7 @@ func (c *Checker) againstLedger(v *Verification, ledger *simulator.Ledger, kept 
 	subtract([]simulator.SeqRange{{First: delivered.r[0].First, Last: hi}}, delivered.r, func(h simulator.SeqRange) {
 		holes = append(holes, h)
 	})
-	explained := normalized(append(slices.Clone(acked.r), dropped.r...))
+	explained := normalized(slices.Concat(acked.r, dropped.r, unconfirmed.r))
 	subtract(holes, explained.r, func(g simulator.SeqRange) {
 		v.Gaps++
 		v.GapFrames += g.Len()

@@ -175,6 +175,21 @@ func TestCheckerAccounting(t *testing.T) {
 		require.Equal(t, uint64(10), v.UnackedDelivered)
 		require.Equal(t, uint64(15+10+3+15+10+2), v.Delivered)
 	})
+	t.Run("unconfirmed frames in the middle are no gap, and may show up", func(t *testing.T) {
+		l := ledgerOf("s", 60, [3]int64{1000, 0, 14}, [3]int64{4000, 45, 59})
+		l.Unconfirm(rng(15, 29)) // evicted after it was sent: stored
+		l.Unconfirm(rng(30, 44)) // evicted after it was sent: not stored
+		l.Drop(rng(30, 44), simulator.DropOverflow, true)
+		var c Checker
+		c.Add(frag("1", 1000, seqs(0, 14)...))
+		c.Add(frag("2", 2000, seqs(15, 29)...))
+		c.Add(frag("4", 4000, seqs(45, 59)...))
+		v := c.Result(l)
+		require.True(t, v.OK(), "%+v", v)
+		require.Equal(t, uint64(15), v.UnackedDelivered)
+		require.Equal(t, 2, v.CameraUnconfirmedFragments)
+		require.Equal(t, uint64(30), v.CameraUnconfirmedFrames)
+	})
 	t.Run("not served", func(t *testing.T) {
 		var c Checker
 		c.Add(frag("1", 1000, seqs(0, 14)...))
