@@ -199,14 +199,14 @@ type chunkParser struct {
 }
 
 func newChunkParser(r io.Reader, lim Limits, tailing bool) *chunkParser {
-	return &chunkParser{
-		// Media chunks are small beside the service's limits; the Demuxer's
-		// defaults already bound every element to them.
-		d:       mkv.NewDemuxer(r, mkv.Limits{MaxSimpleTags: 256}),
-		lim:     lim.withDefaults(),
-		tailing: tailing,
-		scale:   mkv.TimecodeScale,
-	}
+	lim = lim.withDefaults()
+	return &chunkParser{d: newDemuxer(r, lim), lim: lim, tailing: tailing, scale: mkv.TimecodeScale}
+}
+
+// newDemuxer bounds every element to what the parser would keep of a
+// fragment (a block larger than that ends the response).
+func newDemuxer(r io.Reader, lim Limits) *mkv.Demuxer {
+	return mkv.NewDemuxer(r, mkv.Limits{MaxElementSize: int64(lim.MaxFragmentBytes) + 1<<10, MaxSimpleTags: 256})
 }
 
 // startChunk forgets everything of the previous chunk but reusable memory.
@@ -259,9 +259,7 @@ func (p *chunkParser) next() (*Fragment, error) {
 		case mkv.KindHeaderElement:
 			switch ev.ID {
 			case mkv.IDTracks:
-				if err := p.setTracks(ev.Raw, ev.Tracks); err != nil {
-					return nil, err
-				}
+				p.setTracks(ev.Raw, ev.Tracks)
 			case mkv.IDInfo:
 				p.scale = ev.TimecodeScale
 			}
@@ -297,9 +295,9 @@ func (p *chunkParser) emit() *Fragment {
 
 // setTracks adopts a chunk's track list, reusing the previous one when the
 // Tracks element is byte-identical (every chunk of a stream repeats it).
-func (p *chunkParser) setTracks(raw []byte, infos []mkv.TrackInfo) error {
+func (p *chunkParser) setTracks(raw []byte, infos []mkv.TrackInfo) {
 	if bytes.Equal(raw, p.tracksRaw) && len(p.frag.Tracks) == len(infos) {
-		return nil
+		return
 	}
 	p.tracksRaw = append(p.tracksRaw[:0], raw...)
 	sizes := videoSizes(raw)
@@ -312,7 +310,6 @@ func (p *chunkParser) setTracks(raw []byte, infos []mkv.TrackInfo) error {
 		tracks = append(tracks, tr)
 	}
 	p.frag.Tracks = tracks
-	return nil
 }
 
 // videoSizes reads PixelWidth and PixelHeight of each video TrackEntry,

@@ -207,7 +207,7 @@ func (r *Reader) parse(body io.Reader, tailing bool) *chunkParser {
 		return r.parser
 	}
 	p := r.parser
-	p.d = mkv.NewDemuxer(body, mkv.Limits{MaxSimpleTags: 256})
+	p.d = newDemuxer(body, p.lim)
 	p.tailing, p.eof, p.reset, p.tracksRaw = tailing, false, false, p.tracksRaw[:0]
 	p.startChunk()
 	return p
