@@ -116,6 +116,9 @@ type CameraConfig struct {
 	// first byte of its fragment (0 if the fragment is unknown). It is called
 	// from an ACK reader and must not block.
 	OnAck func(ack kvsapi.Ack, latency time.Duration)
+	// OnSession, if set, is called when a PutMedia session opens;
+	// reconnect is true when the one before it ended abnormally.
+	OnSession func(reconnect bool)
 }
 
 // Camera is one simulated camera. Run it once.

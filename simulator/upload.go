@@ -26,6 +26,9 @@ type uploader struct {
 	next uint64
 	// draining are rotated-out sessions still waiting for their last PERSISTED.
 	draining sync.WaitGroup
+	// planned: the last session ended by plan (a rotation), so the next
+	// one is not a reconnect.
+	planned bool
 }
 
 // aliveErrors are the ERROR ACKs after which the SDK still considers the
@@ -81,11 +84,11 @@ func (r *run) upload(ctx context.Context) {
 		u.rollback(alive)
 		s, err := u.connect(uctx)
 		if err != nil {
-			alive = false
+			alive, u.planned = false, false
 			continue
 		}
 		out := s.stream(uctx)
-		alive = out.alive
+		alive, u.planned = out.alive, out.rotated
 		if out.progress {
 			u.backoff.reset()
 		}
@@ -118,10 +121,14 @@ func (u *uploader) connect(ctx context.Context) (*session, error) {
 		}
 		return nil, err
 	}
-	if res.Counters.Sessions > 0 {
+	reconnect := res.Counters.Sessions > 0 && !u.planned
+	if reconnect {
 		res.Counters.Reconnects++
 	}
 	res.Counters.Sessions++
+	if c.cfg.OnSession != nil {
+		c.cfg.OnSession(reconnect)
+	}
 	now := c.cfg.Clock()
 	period := c.cfg.Rotation
 	if period > 5*time.Minute {

@@ -4,12 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camstorm/camstorm/internal/e2ee"
 	"github.com/camstorm/camstorm/internal/kvsapi"
 	"github.com/camstorm/camstorm/internal/kvsclient"
 	"github.com/camstorm/camstorm/internal/mkv"
@@ -94,41 +93,10 @@ func clientFor(t *testing.T, caFile string) *http.Client {
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 }
 
-// clusterCapture records the bytes of each cluster as the producer writes them.
-type clusterCapture struct {
-	mu   sync.Mutex
-	cur  *bytes.Buffer
-	byTC map[int64][]byte
-	tc   int64
-}
-
-func (c *clusterCapture) start(tc int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.finish()
-	c.cur, c.tc = new(bytes.Buffer), tc
-}
-
-func (c *clusterCapture) finish() {
-	if c.cur != nil {
-		c.byTC[c.tc] = c.cur.Bytes()
-		c.cur = nil
-	}
-}
-
-func (c *clusterCapture) Write(b []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cur != nil {
-		c.cur.Write(b)
-	}
-	return len(b), nil
-}
-
 // TestPersistedFragmentsSurviveKill9 runs the ingest as its own process,
-// kills it with SIGKILL while a camera is streaming, restarts it on the same
-// data directory and reads every fragment that was acknowledged PERSISTED back
-// byte for byte.
+// kills it with SIGKILL while a camera is streaming end-to-end encrypted
+// media, restarts it on the same data directory, and reads back, decrypts
+// and authenticates every frame that was acknowledged PERSISTED.
 func TestPersistedFragmentsSurviveKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts camstorm as a separate process")
@@ -138,20 +106,25 @@ func TestPersistedFragmentsSurviveKill9(t *testing.T) {
 	data := t.TempDir()
 	p := startStackProcess(t, data)
 	hc := clientFor(t, p.ep.CACertFile)
+	const stream = "durable"
 	require.NoError(t, kvsclient.Call(ctx, hc, p.ep.ControlPlaneURL, kvsapi.PathCreateStream,
-		kvsapi.CreateStreamInput{StreamName: "durable", DataRetentionInHours: 1}, nil))
+		kvsapi.CreateStreamInput{StreamName: stream, DataRetentionInHours: 1}, nil))
 
-	pm, err := kvsclient.StartPutMedia(ctx, hc, p.ep.DataPlaneURL, kvsclient.PutMediaOptions{StreamName: "durable"})
+	key, err := e2ee.GenerateKey(e2ee.KEMX25519, nil)
 	require.NoError(t, err)
-	src, err := media.NewSynthetic(media.SyntheticConfig{BitrateBps: 2_000_000, FPS: 15, GOP: time.Second, Seed: 7, Width: 640, Height: 360})
+	sealer, err := e2ee.NewSealer(e2ee.SealerConfig{Stream: stream, Recipients: []e2ee.PublicKey{key.Public()}})
 	require.NoError(t, err)
+	pm, err := kvsclient.StartPutMedia(ctx, hc, p.ep.DataPlaneURL, kvsclient.PutMediaOptions{StreamName: stream})
+	require.NoError(t, err)
+	const fps = 15 // and one GOP a second: 15 frames per fragment
+	src, err := media.NewSynthetic(media.SyntheticConfig{BitrateBps: 2_000_000, FPS: fps, GOP: time.Second, Seed: 7, Width: 640, Height: 360})
+	require.NoError(t, err)
+	w := mkv.NewWriter(pm)
+	require.NoError(t, w.WriteHeader(mkv.Header{Tracks: []mkv.TrackSpec{src.Track(), simulator.KeyTrack}}))
 
-	capture := &clusterCapture{byTC: map[int64][]byte{}}
-	w := mkv.NewWriter(io.MultiWriter(pm, capture))
-	require.NoError(t, w.WriteHeader(mkv.Header{Tracks: []mkv.TrackSpec{src.Track()}}))
-
-	persisted := map[int64]string{} // cluster timecode -> fragment number
-	var pmu sync.Mutex
+	ledger := simulator.Ledger{Stream: stream}
+	frames := map[int64]simulator.SeqRange{} // cluster timecode -> its frames
+	var mu sync.Mutex
 	enough := make(chan struct{})
 	go func() {
 		for {
@@ -160,26 +133,38 @@ func TestPersistedFragmentsSurviveKill9(t *testing.T) {
 				return
 			}
 			if a.EventType == kvsapi.EventPersisted {
-				pmu.Lock()
-				persisted[a.FragmentTimecode] = a.FragmentNumber
-				if len(persisted) == 20 {
+				mu.Lock()
+				ledger.Ack(a.FragmentTimecode, frames[a.FragmentTimecode])
+				if ledger.AckedFragments == 20 {
 					close(enough)
 				}
-				pmu.Unlock()
+				mu.Unlock()
 			}
 		}
 	}()
 
 	base := time.Now().UnixMilli()
-	killed := false
-	for !killed {
+	ledger.Start = time.UnixMilli(base)
+	var sealed []byte
+	var tc int64
+	for seq := uint64(0); ; seq++ {
 		f := src.Next()
 		pts := base + f.PTS.Milliseconds()
+		index := uint32(seq % fps)
 		if f.Key {
-			capture.start(pts)
-			require.NoError(t, w.StartCluster(pts))
+			tc = pts
+			env, err := sealer.BeginFragment(tc)
+			require.NoError(t, err)
+			require.NoError(t, w.StartCluster(tc))
+			require.NoError(t, w.WriteFrame(simulator.KeyTrack.Number, tc, true, env))
 		}
-		if err := w.WriteFrame(src.Track().Number, pts, f.Key, f.Data); err != nil {
+		sealed, err = sealer.SealFrame(sealed[:0], index, index == fps-1, seq, f.Data)
+		require.NoError(t, err)
+		mu.Lock()
+		frames[tc] = simulator.SeqRange{First: seq - uint64(index), Last: seq}
+		ledger.Produced, ledger.End = seq+1, time.UnixMilli(pts+1)
+		mu.Unlock()
+		if err := w.WriteFrame(src.Track().Number, pts, f.Key, sealed); err != nil {
 			t.Fatalf("streaming stopped before the kill: %v; stderr: %s", err, p.stderr)
 		}
 		select {
@@ -187,35 +172,28 @@ func TestPersistedFragmentsSurviveKill9(t *testing.T) {
 			// Mid-stream: a fragment is open and bytes are in flight.
 			require.NoError(t, p.cmd.Process.Signal(os.Kill))
 			_ = p.cmd.Wait()
-			killed = true
 		case <-ctx.Done():
-			t.Fatalf("only %d fragments PERSISTED before the deadline; stderr: %s", len(persisted), p.stderr)
+			t.Fatalf("only %d fragments PERSISTED before the deadline; stderr: %s", ledger.AckedFragments, p.stderr)
 		default:
+			continue
 		}
+		break
 	}
 	pm.Close()
-	pmu.Lock()
-	acked := make(map[int64]string, len(persisted))
-	for tc, n := range persisted {
-		acked[tc] = n
-	}
-	pmu.Unlock()
 
 	p2 := startStackProcess(t, data)
 	require.Equal(t, p.ep.CACertFile, p2.ep.CACertFile, "the CA is reused from the data directory")
-
-	// What the camera was told is durable, in the consumer's terms.
-	want := make([]simulator.SentFragment, 0, len(acked))
-	for tc, n := range acked {
-		b := capture.byTC[tc]
-		want = append(want, simulator.SentFragment{Timecode: tc, Size: int64(len(b)), SHA256: sha256.Sum256(b),
-			Complete: true, Number: n, Persisted: simulator.AckTiming{Seen: true}})
-	}
-	v := consumer.Verify(ctx, simulator.Target{ControlPlaneURL: p2.ep.ControlPlaneURL, HTTP: clientFor(t, p2.ep.CACertFile)}, "durable", want)
+	mu.Lock()
+	want := ledger
+	mu.Unlock()
+	target := simulator.Target{ControlPlaneURL: p2.ep.ControlPlaneURL, HTTP: clientFor(t, p2.ep.CACertFile)}
+	v := consumer.Verify(ctx, target, &want, e2ee.NewOpener(stream, key))
 	require.Empty(t, v.Err, "reading back after restart")
-	require.Equal(t, len(acked), v.Persisted)
-	require.Zero(t, v.Lost, "PERSISTED fragments missing after kill -9: %+v", v.LostFragments)
-	require.Zero(t, v.Corrupted, "PERSISTED fragments not byte-identical after kill -9: %v", v.CorruptedFragments)
-	require.GreaterOrEqual(t, v.Delivered, len(acked))
-	t.Logf("%d PERSISTED fragments read back byte-identical after kill -9 (%d stored)", len(acked), v.Stored)
+	require.True(t, v.Encrypted)
+	require.Zero(t, v.LostFrames, "PERSISTED frames missing after kill -9: %+v", v.LostHoles)
+	require.Zero(t, v.LostFragments)
+	require.Zero(t, v.IntegrityFailures, "PERSISTED fragments that no longer authenticate: %+v", v.IntegrityErrors)
+	require.GreaterOrEqual(t, v.Delivered, want.AckedFrames)
+	t.Logf("%d PERSISTED fragments (%d frames) read back and authenticated after kill -9 (%d stored)",
+		want.AckedFragments, want.AckedFrames, v.Stored)
 }
