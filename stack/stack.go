@@ -8,10 +8,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,12 +58,16 @@ type Stack struct {
 	tempDir string
 	errs    chan error
 	once    sync.Once
+	logf    func(format string, args ...any)
 }
 
 // StartEmbedded starts the stack in this process and returns once every
 // listener accepts connections.
 func StartEmbedded(ctx context.Context, o Options) (*Stack, error) {
-	s := &Stack{errs: make(chan error, 3)}
+	s := &Stack{errs: make(chan error, 3), logf: o.Ingest.Logf}
+	if s.logf == nil {
+		s.logf = func(string, ...any) {}
+	}
 	if o.DataDir == "" {
 		dir, err := os.MkdirTemp("", "camstorm-stack-*")
 		if err != nil {
@@ -153,13 +159,23 @@ func StartEmbedded(ctx context.Context, o Options) (*Stack, error) {
 }
 
 func (s *Stack) serve(ln net.Listener, h http.Handler) {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	// Connection-level errors (TLS handshakes cut by a client's network,
+	// which fleets do on purpose) go to the ingest's log, not to stderr.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(logfWriter(s.logf), "", 0)}
 	s.servers = append(s.servers, srv)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.errs <- err
 		}
 	}()
+}
+
+// logfWriter adapts a Logf function to the io.Writer a log.Logger needs.
+type logfWriter func(format string, args ...any)
+
+func (w logfWriter) Write(b []byte) (int, error) {
+	w("%s", strings.TrimRight(string(b), "\n"))
+	return len(b), nil
 }
 
 // Err reports a listener that stopped unexpectedly.

@@ -4,6 +4,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -43,15 +44,10 @@ type Progress struct {
 
 // member is one camera of the fleet and everything it runs with.
 type member struct {
-	name    string
-	kind    string
-	profile string
-	cam     *simulator.Camera
-	link    *netem.Link // nil on a perfect network
-	hc      *http.Client
-	start   time.Duration // offset of its start from the run's start
-	stop    time.Duration // offset of its last frame
-	live    bool          // also tailed by a live consumer
+	PlannedCamera
+	cam  *simulator.Camera
+	link *netem.Link // nil on a perfect network
+	hc   *http.Client
 }
 
 // Run streams cfg.Cameras cameras into target (starts spread over Ramp,
@@ -109,16 +105,16 @@ func Run(ctx context.Context, cfg Config, target simulator.Target, progress func
 	checkers := make([]*consumer.LiveChecker, len(members))
 	var liveWG sync.WaitGroup
 	for i, m := range members {
-		if !m.live {
+		if !m.Live {
 			continue
 		}
 		checkers[i] = consumer.NewLiveChecker(cfg.Clock)
 		liveWG.Go(func() {
 			var opener *e2ee.Opener
 			if key != nil {
-				opener = e2ee.NewOpener(m.name, key)
+				opener = e2ee.NewOpener(m.Stream, key)
 			}
-			tailLive(liveCtx, target, m.name, opener, checkers[i])
+			tailLive(liveCtx, target, m.Stream, opener, checkers[i])
 		})
 	}
 
@@ -126,12 +122,12 @@ func Run(ctx context.Context, cfg Config, target simulator.Target, progress func
 	var wg sync.WaitGroup
 	for i, m := range members {
 		wg.Go(func() {
-			if !sleep(ctx, m.start) {
+			if !sleep(ctx, m.Start) {
 				results[i] = m.cam.Run(ctx, cfg.Clock()) // records the cancellation
 				return
 			}
 			live.streaming.Add(1)
-			results[i] = m.cam.Run(ctx, start.Add(m.stop))
+			results[i] = m.cam.Run(ctx, start.Add(m.Stop))
 			live.streaming.Add(-1)
 			live.finished.Add(1)
 		})
@@ -154,7 +150,7 @@ func Run(ctx context.Context, cfg Config, target simulator.Target, progress func
 				defer func() { <-sem }()
 				var opener *e2ee.Opener
 				if key != nil {
-					opener = e2ee.NewOpener(m.name, key)
+					opener = e2ee.NewOpener(m.Stream, key)
 				}
 				v := consumer.Verify(ctx, target, &results[i].Ledger, opener)
 				if c := checkers[i]; c != nil {
@@ -196,16 +192,74 @@ type liveCounters struct {
 	persisted, errors, reconnects atomic.Int64
 }
 
-// build makes every camera: its kind, profile, link, HTTP client, media
-// source and schedule.
-func build(cfg Config, target simulator.Target, key *e2ee.PrivateKey, live *liveCounters, lat *ackLatencies) ([]*member, error) {
+// PlannedCamera is one camera of a fleet as its Config and seed decide it,
+// before anything runs: the same Config gives the same plan.
+type PlannedCamera struct {
+	Stream  string `json:"stream"`
+	Kind    string `json:"kind"`
+	Profile string `json:"profile"`
+	// Seed drives its media, its producer's random choices and its faults.
+	Seed uint64 `json:"seed"`
+	// Start and Stop are the offsets from the run's start of its first and
+	// last frame.
+	Start time.Duration `json:"start_ns"`
+	Stop  time.Duration `json:"stop_ns"`
+	// Faults are the scheduled fault events of its network, relative to
+	// the run's start, until the latest it can stop delivering (Stop plus
+	// the drain and final-ACK timeouts).
+	Faults netem.Schedule `json:"faults,omitempty"`
+	// Live is set when a live consumer tails its stream.
+	Live bool `json:"live,omitempty"`
+}
+
+// Plan decides every camera's kind, profile, seed, start, stop and fault
+// schedule from cfg, deterministically.
+func Plan(cfg Config) ([]PlannedCamera, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
 	n := cfg.Cameras
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5DEECE66D))
 	kinds := spread(cfg.Mix, n, rng)
 	profiles := spread(cfg.Profiles, n, rng)
+	liveEvery := 0
+	if cfg.LiveConsumers > 0 {
+		liveEvery = n / cfg.LiveConsumers
+	}
+	plan := make([]PlannedCamera, n)
+	for i := range plan {
+		p := &plan[i]
+		p.Stream, p.Kind, p.Profile = streamName(cfg.StreamPrefix, i), kinds[i], profiles[i]
+		p.Seed = uint64(cfg.Seed)*1_000_003 + uint64(i)
+		p.Live = liveEvery > 0 && i%liveEvery == 0 && i/liveEvery < cfg.LiveConsumers
+		p.Stop = cfg.Duration
+		if n > 1 {
+			p.Start = cfg.Ramp * time.Duration(i) / time.Duration(n)
+			p.Stop = cfg.Ramp + cfg.Duration + cfg.RampDown*time.Duration(i)/time.Duration(n)
+		}
+		prof, err := netem.ProfileByName(p.Profile)
+		if err != nil {
+			return nil, fmt.Errorf("fleet: camera %d: %w", i, err)
+		}
+		horizon := p.Stop + cmp.Or(cfg.Camera.DrainTimeout, simulator.DefaultDrainTimeout) +
+			cmp.Or(cfg.Camera.FinalAckTimeout, simulator.DefaultFinalAckTimeout)
+		if p.Faults, err = netem.NewSchedule(prof, p.Seed, horizon); err != nil {
+			return nil, fmt.Errorf("fleet: camera %d: %w", i, err)
+		}
+	}
+	return plan, nil
+}
+
+// build makes every planned camera: its link, HTTP client, media source
+// and producer.
+func build(cfg Config, target simulator.Target, key *e2ee.PrivateKey, live *liveCounters, lat *ackLatencies) ([]*member, error) {
+	plan, err := Plan(cfg)
+	if err != nil {
+		return nil, err
+	}
 	var clip *fixtures.Clip
 	if cfg.Mix.weightOf(KindClip) > 0 {
-		var err error
 		if clip, err = fixtures.H264(); err != nil {
 			return nil, fmt.Errorf("fleet: loading the H.264 clip: %w", err)
 		}
@@ -215,10 +269,6 @@ func build(cfg Config, target simulator.Target, key *e2ee.PrivateKey, live *live
 		recipients = []e2ee.PublicKey{key.Public()}
 	}
 	baseTLS := tlsConfigOf(target.HTTP)
-	liveEvery := 0
-	if cfg.LiveConsumers > 0 {
-		liveEvery = n / cfg.LiveConsumers
-	}
 	onAck := func(a kvsapi.Ack, latency time.Duration) {
 		switch a.EventType {
 		case kvsapi.EventPersisted:
@@ -228,35 +278,26 @@ func build(cfg Config, target simulator.Target, key *e2ee.PrivateKey, live *live
 		}
 		lat.record(a.EventType, latency)
 	}
-	members := make([]*member, n)
-	for i := range members {
-		m := &member{name: streamName(cfg.StreamPrefix, i), kind: kinds[i], profile: profiles[i]}
-		m.live = liveEvery > 0 && i%liveEvery == 0 && i/liveEvery < cfg.LiveConsumers
-		if n > 1 {
-			m.start = cfg.Ramp * time.Duration(i) / time.Duration(n)
-			m.stop = cfg.Ramp + cfg.Duration + cfg.RampDown*time.Duration(i)/time.Duration(n)
-		} else {
-			m.stop = cfg.Duration
-		}
-		seed := uint64(cfg.Seed)*1_000_003 + uint64(i)
+	members := make([]*member, len(plan))
+	for i, p := range plan {
+		m := &member{PlannedCamera: p, hc: target.HTTP}
 		var src media.Source
-		if m.kind == KindClip {
+		if m.Kind == KindClip {
 			src = media.NewClip(clip)
 		} else {
 			sc := cfg.Synthetic
-			sc.Seed = int64(seed)
-			var err error
+			sc.Seed = int64(p.Seed)
 			if src, err = media.NewSynthetic(sc); err != nil {
 				return nil, fmt.Errorf("fleet: camera %d: %w", i, err)
 			}
 		}
-		m.hc = target.HTTP
-		prof, err := netem.ProfileByName(m.profile)
+		prof, err := netem.ProfileByName(m.Profile)
 		if err != nil {
 			return nil, fmt.Errorf("fleet: camera %d: %w", i, err)
 		}
 		if !prof.Perfect() {
-			if m.link, err = netem.NewLink(prof, seed); err != nil {
+			// The link's clock starts now, as the run's does.
+			if m.link, err = netem.NewLink(prof, p.Seed); err != nil {
 				return nil, fmt.Errorf("fleet: camera %d: %w", i, err)
 			}
 			// Its own transport, so faults hit only its connections; no
@@ -267,10 +308,10 @@ func build(cfg Config, target simulator.Target, key *e2ee.PrivateKey, live *live
 		}
 		tune := cfg.Camera
 		m.cam, err = simulator.NewCamera(simulator.CameraConfig{
-			StreamName: m.name, Source: src, RetentionHours: cfg.RetentionHours, Recipients: recipients,
+			StreamName: m.Stream, Source: src, RetentionHours: cfg.RetentionHours, Recipients: recipients,
 			RotateKeyAfter: tune.RotateKeyAfter, BufferDuration: tune.BufferDuration, Staleness: tune.Staleness,
 			Rotation: tune.Rotation, FinalAckTimeout: tune.FinalAckTimeout, DrainTimeout: tune.DrainTimeout,
-			Offline: tune.Offline, Seed: seed, Clock: cfg.Clock, OnAck: onAck,
+			Offline: tune.Offline, Seed: p.Seed, Clock: cfg.Clock, OnAck: onAck,
 			OnSession: func(reconnect bool) {
 				if reconnect {
 					live.reconnects.Add(1)

@@ -181,6 +181,8 @@ type CameraSummary struct {
 	Profile      string                 `json:"profile"`
 	Counters     simulator.Counters     `json:"counters"`
 	Network      *Network               `json:"network,omitempty"`
+	// Faults are the scheduled faults that acted on its connections.
+	Faults []netem.FiredEvent `json:"faults,omitempty"`
 	Failure      *simulator.Failure     `json:"failure,omitempty"`
 	AckErrors    []simulator.AckError   `json:"ack_errors,omitempty"`
 	Verification *consumer.Verification `json:"verification,omitempty"`
@@ -313,9 +315,9 @@ func buildReport(cfg Config, members []*member, results []simulator.CameraResult
 	e2e := hdrhistogram.New(histMin, histMax, histSigFi)
 	for i, m := range members {
 		res := &results[i]
-		r.Cameras[m.kind]++
-		r.Profiles[m.profile]++
-		sum := CameraSummary{Stream: m.name, Kind: m.kind, Profile: m.profile, Counters: res.Counters,
+		r.Cameras[m.Kind]++
+		r.Profiles[m.Profile]++
+		sum := CameraSummary{Stream: m.Stream, Kind: m.Kind, Profile: m.Profile, Counters: res.Counters,
 			Failure: res.Failure, AckErrors: res.AckErrorsKept}
 		addCounters(&r.Producer, &res.Counters)
 		if m.link != nil {
@@ -323,6 +325,7 @@ func buildReport(cfg Config, members []*member, results []simulator.CameraResult
 			n.add(m.link.Stats())
 			sum.Network = &n
 			r.Network.add(m.link.Stats())
+			sum.Faults, _ = m.link.Fired()
 		}
 		switch {
 		case res.Failure == nil:
