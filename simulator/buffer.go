@@ -132,17 +132,20 @@ func (r *run) trim() {
 }
 
 // handleAck applies one ACK to the buffer (kvs-protocol.md §4.3). It
-// returns the fragment's first-byte latency when known, and whether the
-// ACK is an ERROR that must end its session.
-func (r *run) handleAck(a kvsapi.Ack, now time.Time) (latency time.Duration, fatal bool) {
+// returns what is known of the fragment, and whether the ACK is an ERROR
+// that must end its session.
+func (r *run) handleAck(a kvsapi.Ack, now time.Time) (info AckInfo, fatal bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var f *fragment
 	if a.HasTimecode {
 		f = r.byTimecode(a.FragmentTimecode)
 	}
-	if f != nil && !f.firstByte.IsZero() {
-		latency = now.Sub(f.firstByte)
+	if f != nil {
+		info.Bytes = len(f.data)
+		if !f.firstByte.IsZero() {
+			info.Latency = now.Sub(f.firstByte)
+		}
 	}
 	switch a.EventType {
 	case kvsapi.EventIdle:
@@ -190,5 +193,5 @@ func (r *run) handleAck(a kvsapi.Ack, now time.Time) (latency time.Duration, fat
 		}
 		notify(r.changed)
 	}
-	return latency, fatal
+	return info, fatal
 }

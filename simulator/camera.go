@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/camstorm/camstorm/internal/e2ee"
@@ -112,10 +113,10 @@ type CameraConfig struct {
 	// SDK's offline mode). Otherwise frames come in real time, as a real
 	// camera captures them, and overflow evicts the oldest fragment.
 	Offline bool
-	// OnAck, if set, sees every ACK as it arrives, with its latency from the
-	// first byte of its fragment (0 if the fragment is unknown). It is called
-	// from an ACK reader and must not block.
-	OnAck func(ack kvsapi.Ack, latency time.Duration)
+	// OnAck, if set, sees every ACK as it arrives, with what the camera
+	// knows of its fragment. It is called from an ACK reader and must not
+	// block.
+	OnAck func(ack kvsapi.Ack, info AckInfo)
 	// OnSession, if set, is called when a PutMedia session opens;
 	// reconnect is true when the one before it ended abnormally.
 	OnSession func(reconnect bool)
@@ -129,6 +130,19 @@ type Camera struct {
 	header []byte // MKV header every session starts with
 	tracks []mkv.TrackSpec
 	rng    *rand.Rand
+	active atomic.Pointer[run] // the run in progress, for Buffered
+}
+
+// Buffered reports the media bytes the camera holds that the service has
+// not yet acknowledged (0 when it is not running).
+func (c *Camera) Buffered() int64 {
+	r := c.active.Load()
+	if r == nil {
+		return 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.bytes
 }
 
 // NewCamera checks cfg and target, reporting every problem at once (each
@@ -218,6 +232,15 @@ func (c *Camera) SetRecipients(r []e2ee.PublicKey) error {
 		return fmt.Errorf("%w: the camera was made without Recipients, so it does not encrypt", ErrInvalidCamera)
 	}
 	return c.sealer.SetRecipients(r)
+}
+
+// AckInfo is what a camera knows of the fragment an ACK names.
+type AckInfo struct {
+	// Latency runs from the first byte of the fragment's latest send (0 if
+	// the fragment is unknown).
+	Latency time.Duration
+	// Bytes is the fragment's size as sent (0 if unknown).
+	Bytes int
 }
 
 // Phase is the step of a camera's run in which a failure happened.
@@ -338,6 +361,8 @@ func (c *Camera) Run(ctx context.Context, until time.Time) (res CameraResult) {
 		return res
 	}
 	r := newRun(c, &res)
+	c.active.Store(r)
+	defer c.active.Store(nil)
 	var wg sync.WaitGroup
 	wg.Go(func() { r.capture(ctx, until) })
 	r.upload(ctx)

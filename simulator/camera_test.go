@@ -77,7 +77,7 @@ func TestCameraDeliversEverything(t *testing.T) {
 	base := time.Now().Truncate(time.Millisecond)
 	cam, err := simulator.NewCamera(simulator.CameraConfig{StreamName: "clean", Source: source(t, time.Second),
 		Recipients: []e2ee.PublicKey{consumerKey(t).Public()}, Offline: true, Clock: func() time.Time { return base },
-		OnAck: func(kvsapi.Ack, time.Duration) { acks.Add(1) }}, target)
+		OnAck: func(kvsapi.Ack, simulator.AckInfo) { acks.Add(1) }}, target)
 	require.NoError(t, err)
 	r := cam.Run(context.Background(), base.Add(3*time.Second))
 	require.Nil(t, r.Failure, "%v", r.Failure)
@@ -123,7 +123,7 @@ func TestCameraSkipsRejectedFragments(t *testing.T) {
 	target := embedded(t)
 	var errorAcks atomic.Int64
 	cam, err := simulator.NewCamera(simulator.CameraConfig{StreamName: "long-gop", Source: source(t, 12*time.Second), Offline: true,
-		BackoffBase: time.Millisecond, OnAck: func(a kvsapi.Ack, _ time.Duration) {
+		BackoffBase: time.Millisecond, OnAck: func(a kvsapi.Ack, _ simulator.AckInfo) {
 			if a.EventType == kvsapi.EventError {
 				errorAcks.Add(1)
 			}

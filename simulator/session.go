@@ -66,7 +66,7 @@ func (s *session) readAcks() {
 			return
 		}
 		now := s.u.c.cfg.Clock()
-		latency, fatal := r.handleAck(a, now)
+		info, fatal := r.handleAck(a, now)
 		s.mu.Lock()
 		switch a.EventType {
 		case kvsapi.EventBuffering:
@@ -80,7 +80,7 @@ func (s *session) readAcks() {
 		}
 		s.mu.Unlock()
 		if onAck != nil {
-			onAck(a, latency)
+			onAck(a, info)
 		}
 		if fatal {
 			// The SDK ends the session itself on any ERROR (§4.3).

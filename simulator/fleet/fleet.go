@@ -269,14 +269,14 @@ func build(cfg Config, target simulator.Target, key *e2ee.PrivateKey, live *live
 		recipients = []e2ee.PublicKey{key.Public()}
 	}
 	baseTLS := tlsConfigOf(target.HTTP)
-	onAck := func(a kvsapi.Ack, latency time.Duration) {
+	onAck := func(a kvsapi.Ack, info simulator.AckInfo) {
 		switch a.EventType {
 		case kvsapi.EventPersisted:
 			live.persisted.Add(1)
 		case kvsapi.EventError:
 			live.errors.Add(1)
 		}
-		lat.record(a.EventType, latency)
+		lat.record(a.EventType, info.Latency)
 	}
 	members := make([]*member, len(plan))
 	for i, p := range plan {
