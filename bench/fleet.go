@@ -576,4 +576,3 @@ func cpuTime() time.Duration {
 	const ticks = 100 // USER_HZ on Linux
 	return time.Duration(f[10]+f[11]) * time.Second / ticks
 }
-

@@ -176,13 +176,13 @@ func (n Network) Faults() int64 { return n.DialsRefused + n.Resets + n.Cuts + n.
 
 // CameraSummary is one camera's line in the report.
 type CameraSummary struct {
-	Stream       string                 `json:"stream"`
-	Kind         string                 `json:"kind"`
-	Profile      string                 `json:"profile"`
-	Counters     simulator.Counters     `json:"counters"`
-	Network      *Network               `json:"network,omitempty"`
+	Stream   string             `json:"stream"`
+	Kind     string             `json:"kind"`
+	Profile  string             `json:"profile"`
+	Counters simulator.Counters `json:"counters"`
+	Network  *Network           `json:"network,omitempty"`
 	// Faults are the scheduled faults that acted on its connections.
-	Faults []netem.FiredEvent `json:"faults,omitempty"`
+	Faults       []netem.FiredEvent     `json:"faults,omitempty"`
 	Failure      *simulator.Failure     `json:"failure,omitempty"`
 	AckErrors    []simulator.AckError   `json:"ack_errors,omitempty"`
 	Verification *consumer.Verification `json:"verification,omitempty"`
