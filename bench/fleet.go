@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -62,6 +63,9 @@ type MemoryOptions struct {
 	Stack   StackProvider // nil: in this process (its memory then counts as the cameras')
 	// Progress, if set, hears what the benchmark is doing.
 	Progress func(format string, args ...any)
+	// ProfileDir, if set, receives a heap profile at the last sample
+	// (cameras-heap.pprof).
+	ProfileDir string
 }
 
 // MemoryResult is what CameraMemory measured.
@@ -163,6 +167,11 @@ func CameraMemory(ctx context.Context, o MemoryOptions) (MemoryResult, error) {
 		rss = append(rss, (r-rss0)/n)
 		goroutines = append(goroutines, float64(g-goroutines0)/float64(n))
 		progress("sample %d: %d B/camera (+%d B buffered media), %.1f goroutines/camera", s+1, perCam[s], held/n, goroutines[s])
+		if s == o.Samples-1 && o.ProfileDir != "" {
+			if err := writeProfile(filepath.Join(o.ProfileDir, "cameras-heap.pprof"), pprof.WriteHeapProfile); err != nil {
+				return res, err
+			}
+		}
 		if !sleepCtx(ctx, time.Second) {
 			return res, ctx.Err()
 		}
@@ -225,6 +234,9 @@ type GoodputOptions struct {
 	Warmup     time.Duration // not counted; default 3s
 	Duration   time.Duration // counted; default 10s
 	Progress   func(format string, args ...any)
+	// ProfileDir, if set, receives CPU profiles of the two measured
+	// windows (goodput-rawtls.pprof, goodput-fleet.pprof).
+	ProfileDir string
 }
 
 // GoodputResult is what FleetGoodput measured.
@@ -260,7 +272,7 @@ func FleetGoodput(ctx context.Context, o GoodputOptions) (GoodputResult, error) 
 	res := GoodputResult{Cameras: o.Cameras}
 	progress("raw TLS loopback: %d connections for %s", o.Cameras, o.Warmup+o.Duration)
 	var err error
-	if res.Baseline, err = rawTLS(ctx, o.Cameras, o.Warmup, o.Duration); err != nil {
+	if res.Baseline, err = rawTLS(ctx, o.Cameras, o.Warmup, o.Duration, profileAt(o.ProfileDir, "goodput-rawtls.pprof")); err != nil {
 		return res, err
 	}
 	progress("fleet: %d offline E2EE cameras at %.1f Mbit/s of media for %s", o.Cameras, float64(o.BitrateBps)/1e6, o.Warmup+o.Duration)
@@ -277,7 +289,7 @@ const chunk = 64 << 10
 
 // rawTLS moves bytes over n TLS 1.3 loopback connections to a server that
 // discards them, counting what arrives during the measured window.
-func rawTLS(ctx context.Context, n int, warmup, d time.Duration) (Throughput, error) {
+func rawTLS(ctx context.Context, n int, warmup, d time.Duration, profile string) (Throughput, error) {
 	st, err := stack.StartEmbedded(ctx, stack.Options{}) // only for its CA and certificates
 	if err != nil {
 		return Throughput{}, err
@@ -338,11 +350,17 @@ func rawTLS(ctx context.Context, n int, warmup, d time.Duration) (Throughput, er
 		})
 	}
 	sleepCtx(ctx, warmup)
+	stopProfile, err := startProfile(profile)
+	if err != nil {
+		cancel()
+		return Throughput{}, err
+	}
 	counting.Store(true)
 	start := time.Now()
 	sleepCtx(ctx, d)
 	counting.Store(false)
 	elapsed := time.Since(start)
+	stopProfile()
 	cancel()
 	for _, c := range conns {
 		c.Close()
@@ -419,11 +437,16 @@ func fleetPersisted(ctx context.Context, o GoodputOptions) (Throughput, error) {
 		wg.Go(func() { cam.Run(runCtx, time.Now().Add(24*time.Hour)) })
 	}
 	sleepCtx(ctx, o.Warmup)
+	stopProfile, err := startProfile(profileAt(o.ProfileDir, "goodput-fleet.pprof"))
+	if err != nil {
+		return Throughput{}, err
+	}
 	counting.Store(true)
 	start := time.Now()
 	sleepCtx(ctx, o.Duration)
 	counting.Store(false)
 	elapsed := time.Since(start)
+	stopProfile()
 	cancel()
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
@@ -555,6 +578,41 @@ func capacityStep(ctx context.Context, n int, o CapacityOptions, provider StackP
 		step.Problems = append(step.Problems, fmt.Sprintf("%d cameras did not get everything acknowledged", rep.CamerasUndelivered))
 	}
 	return step, nil
+}
+
+func profileAt(dir, name string) string {
+	if dir == "" {
+		return ""
+	}
+	return filepath.Join(dir, name)
+}
+
+// startProfile starts a CPU profile into path (nothing if path is empty).
+func startProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+func writeProfile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // cpuTime is this process's user+system CPU time.

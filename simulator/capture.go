@@ -7,20 +7,12 @@ import (
 	"time"
 
 	"github.com/camstorm/camstorm/internal/mkv"
+	"github.com/camstorm/camstorm/simulator/media"
 )
 
-// framePool holds scratch buffers for a held frame and its sealed form;
-// pooled rather than kept per camera, because a fleet has thousands.
-var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
-
-// heldFrame is the frame capture holds back until the next one shows
-// whether it ends its fragment (E2EE seals the last frame as final).
-type heldFrame struct {
-	pts  int64 // epoch ms
-	key  bool
-	seq  uint64
-	data *[]byte
-}
+// sealPool holds scratch buffers for sealed frames, borrowed per frame
+// rather than kept per camera, because a fleet has thousands of cameras.
+var sealPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 
 // fragmentAppender is the capture Writer's destination: the open
 // fragment's data, or nowhere while no fragment is open (the header the
@@ -40,7 +32,10 @@ func (a fragmentAppender) Write(b []byte) (int, error) {
 
 // capture films until `until` or ctx's end: it takes frames from the
 // source (paced in real time unless Offline), seals them when E2EE is on,
-// and appends them to the buffer, one fragment per GOP.
+// and appends them to the buffer, one fragment per GOP. A frame is sealed
+// as final when the source says a key frame follows, or when it is the
+// last before the end; if ctx ends while a frame waits for its time, that
+// frame goes out at once as the final one, so no fragment is left open.
 func (r *run) capture(ctx context.Context, until time.Time) {
 	defer func() {
 		r.mu.Lock()
@@ -57,7 +52,7 @@ func (r *run) capture(ctx context.Context, until time.Time) {
 	}
 	start := cfg.Clock()
 	base := start.UnixMilli()
-	var lastPTS int64 = base
+	lastPTS := base
 	r.mu.Lock()
 	r.res.Ledger.Start = time.UnixMilli(base)
 	r.mu.Unlock()
@@ -69,18 +64,14 @@ func (r *run) capture(ctx context.Context, until time.Time) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	var (
-		held     *heldFrame
-		seq      uint64
-		index    uint32 // frame index within the open fragment
-		stopping bool
-	)
-	for !stopping {
+	var index uint32 // frame index within the open fragment
+	for seq := uint64(0); ; seq++ {
 		f := src.Next()
 		due := start.Add(f.PTS)
 		if !due.Before(until) {
-			break
+			return
 		}
+		stopping := false
 		if !cfg.Offline {
 			if d := due.Sub(cfg.Clock()); d > 0 {
 				timer.Reset(d)
@@ -92,29 +83,20 @@ func (r *run) capture(ctx context.Context, until time.Time) {
 				}
 			}
 		}
-		if ctx.Err() != nil {
-			break
-		}
-		next := &heldFrame{pts: base + f.PTS.Milliseconds(), key: f.Key, seq: seq, data: framePool.Get().(*[]byte)}
-		*next.data = append((*next.data)[:0], f.Data...)
-		seq++
-		lastPTS = next.pts
+		stopping = stopping || ctx.Err() != nil
+		nextPTS, nextKey := src.Peek()
+		final := stopping || nextKey || !start.Add(nextPTS).Before(until)
+		lastPTS = base + f.PTS.Milliseconds()
 		r.mu.Lock()
-		r.res.Ledger.Produced = seq
+		r.res.Ledger.Produced = seq + 1
 		r.mu.Unlock()
-		if held != nil {
-			var err error
-			if index, err = r.emit(ctx, w, held, index, f.Key); err != nil {
-				framePool.Put(next.data)
-				r.captureFailed(err)
-				return
-			}
-		}
-		held = next
-	}
-	if held != nil {
-		if _, err := r.emit(ctx, w, held, index, true); err != nil {
+		var err error
+		if index, err = r.emit(ctx, w, f, lastPTS, seq, index, final); err != nil {
 			r.captureFailed(err)
+			return
+		}
+		if stopping {
+			return
 		}
 	}
 }
@@ -128,14 +110,13 @@ func (r *run) captureFailed(err error) {
 	}
 }
 
-// emit appends one held frame: it opens a fragment on a key frame, seals
-// the frame (final when it ends its fragment) and closes the fragment
-// after its final frame. It returns the next frame's index.
-func (r *run) emit(ctx context.Context, w *mkv.Writer, h *heldFrame, index uint32, final bool) (uint32, error) {
-	defer framePool.Put(h.data)
-	one := SeqRange{First: h.seq, Last: h.seq}
-	if h.key {
-		opened, err := r.openFragment(ctx, w, h.pts, h.seq)
+// emit appends one frame at pts: it opens a fragment on a key frame, seals
+// the frame (final when it ends its fragment) and closes the fragment after
+// its final frame. It returns the next frame's index.
+func (r *run) emit(ctx context.Context, w *mkv.Writer, fr media.Frame, pts int64, seq uint64, index uint32, final bool) (uint32, error) {
+	one := SeqRange{First: seq, Last: seq}
+	if fr.Key {
+		opened, err := r.openFragment(ctx, w, pts, seq)
 		if err != nil {
 			return 0, err
 		}
@@ -157,25 +138,24 @@ func (r *run) emit(ctx context.Context, w *mkv.Writer, h *heldFrame, index uint3
 		// the GOP up to the next key frame.
 		r.res.Ledger.Drop(one, DropRejected, false)
 	default:
-		f.frames.Last = h.seq
+		f.frames.Last = seq
 	}
 	r.mu.Unlock()
 	if f == nil || f.skip {
 		return index + 1, nil
 	}
-	payload := *h.data
-	var sealed *[]byte
+	payload := fr.Data
 	if s := r.c.sealer; s != nil {
-		sealed = framePool.Get().(*[]byte)
-		defer framePool.Put(sealed)
+		sealed := sealPool.Get().(*[]byte)
+		defer sealPool.Put(sealed)
 		var err error
-		if *sealed, err = s.SealFrame((*sealed)[:0], index, final, h.seq, payload); err != nil {
-			return 0, fmt.Errorf("sealing frame %d: %w", h.seq, err)
+		if *sealed, err = s.SealFrame((*sealed)[:0], index, final, seq, payload); err != nil {
+			return 0, fmt.Errorf("sealing frame %d: %w", seq, err)
 		}
 		payload = *sealed
 	}
-	if err := w.WriteFrame(1, h.pts, h.key, payload); err != nil {
-		return 0, fmt.Errorf("frame %d: %w", h.seq, err)
+	if err := w.WriteFrame(1, pts, fr.Key, payload); err != nil {
+		return 0, fmt.Errorf("frame %d: %w", seq, err)
 	}
 	r.mu.Lock()
 	if final {

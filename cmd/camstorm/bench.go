@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -17,7 +19,150 @@ func newBenchCommand() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure camstorm's components as ratios against raw baselines from the same run",
 	}
-	cmd.AddCommand(newBenchIngestCommand())
+	cmd.AddCommand(newBenchIngestCommand(), newBenchFleetCommand())
+	return cmd
+}
+
+func newBenchFleetCommand() *cobra.Command {
+	var (
+		only, steps, profileDir string
+		mo                      bench.MemoryOptions
+		gopt                    bench.GoodputOptions
+		co                      bench.CapacityOptions
+		inProcess, asJSON       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "fleet",
+		Short: "Camera memory, fleet goodput vs raw TLS, and the largest fleet this machine sustains",
+		Long: `Measure the simulated fleet, each figure against a baseline or goal from the
+same run:
+
+  memory    --memory-cameras real-time E2EE cameras at 128 kbit/s, 15 fps, 1 s
+            GOP: Go heap and stacks per camera in steady state, minus the media
+            each still buffers unacknowledged. Goal: at most 64 KiB.
+  goodput   --goodput-cameras offline E2EE cameras sending as fast as the
+            embedded stack acknowledges: media bytes PERSISTED per second,
+            over raw TLS 1.3 loopback throughput of as many connections to a
+            server that discards, measured in the same process. Goal: 0.70.
+  capacity  fleets of real-time 128 kbit/s E2EE cameras of growing size
+            (--steps), each for --step-duration against a fresh stack: the
+            largest whose PERSISTED ACK p99 stays under 2 s with nothing lost.
+            Goal: 10000.
+
+For memory and capacity the stack runs as a child process ('camstorm stack
+up'), so its memory, CPU and file descriptors are not counted as the
+cameras' (--in-process keeps it in this process). With --profile-dir, each
+capacity step leaves cameras-N.pprof and stack-N.pprof CPU profiles.
+Capacity takes minutes per step.`,
+		Example: `  camstorm bench fleet --only memory,goodput
+  camstorm bench fleet --only capacity --steps 1000,2000,4000 --profile-dir ./prof`,
+		Args: usageArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			want := map[string]bool{}
+			for _, w := range strings.Split(only, ",") {
+				w = strings.TrimSpace(w)
+				if w != "memory" && w != "goodput" && w != "capacity" {
+					return fmt.Errorf("%w: --only %q: want a list of memory, goodput, capacity", errUsage, w)
+				}
+				want[w] = true
+			}
+			for _, st := range strings.Split(steps, ",") {
+				n, err := strconv.Atoi(strings.TrimSpace(st))
+				if err != nil || n < 1 {
+					return fmt.Errorf("%w: --steps %q: want whole numbers of cameras, e.g. 1000,2000", errUsage, steps)
+				}
+				co.Steps = append(co.Steps, n)
+			}
+			logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "  "+format+"\n", args...) }
+			mo.Progress, gopt.Progress, co.Progress = logf, logf, logf
+			if !inProcess {
+				provider := childStack(profileDir)
+				mo.Stack, co.Stack = provider, provider
+			}
+			co.ProfileDir, mo.ProfileDir, gopt.ProfileDir = profileDir, profileDir, profileDir
+			ctx := cmd.Context()
+			var out struct {
+				Memory   *bench.MemoryResult   `json:"memory,omitempty"`
+				Goodput  *bench.GoodputResult  `json:"goodput,omitempty"`
+				Capacity *bench.CapacityResult `json:"capacity,omitempty"`
+			}
+			if want["memory"] {
+				fmt.Fprintf(os.Stderr, "bench fleet: memory of %d cameras\n", mo.Cameras)
+				r, err := bench.CameraMemory(ctx, mo)
+				if err != nil {
+					return err
+				}
+				out.Memory = &r
+			}
+			if want["goodput"] {
+				fmt.Fprintf(os.Stderr, "bench fleet: goodput of %d cameras vs raw TLS\n", gopt.Cameras)
+				r, err := bench.FleetGoodput(ctx, gopt)
+				if err != nil {
+					return err
+				}
+				out.Goodput = &r
+			}
+			if want["capacity"] {
+				fmt.Fprintf(os.Stderr, "bench fleet: capacity, steps %v\n", co.Steps)
+				r, err := bench.FleetCapacity(ctx, co)
+				if err != nil {
+					return err
+				}
+				out.Capacity = &r
+			}
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(out)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintf(tw, "figure\tvalue\tbaseline or goal\tratio\t\n")
+			if r := out.Memory; r != nil {
+				where := "stack in a child process"
+				if r.StackInProcess {
+					where = "stack in this process: includes its sessions"
+				}
+				fmt.Fprintf(tw, "memory per camera, %d cameras (%s)\t%.1f KiB\tgoal %d KiB\t%.2f\t\n",
+					r.Cameras, where, float64(r.PerCamera)/1024, bench.MemoryGoal>>10, r.GoalRatio)
+			}
+			if r := out.Goodput; r != nil {
+				fmt.Fprintf(tw, "fleet goodput, %d cameras (PERSISTED media)\t%.1f MB/s\traw TLS %.1f MB/s\t%.2f\t\n",
+					r.Cameras, r.Fleet.MBps, r.Baseline.MBps, r.Ratio)
+			}
+			if r := out.Capacity; r != nil {
+				fmt.Fprintf(tw, "largest fleet at 128 kbit/s, PERSISTED p99 < 2 s, nothing lost\t%d\tgoal 10000\t%.2f\t\n",
+					r.Largest, float64(r.Largest)/10000)
+			}
+			tw.Flush()
+			if r := out.Memory; r != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "memory: %.1f goroutines and %.1f KiB resident per camera; %.1f KiB of media buffered per camera (excluded)\n",
+					r.GoroutinesPerCamera, float64(r.RSSPerCamera)/1024, float64(r.Buffered)/1024)
+			}
+			if r := out.Capacity; r != nil {
+				tw = tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', tabwriter.AlignRight)
+				fmt.Fprintf(tw, "cameras\tPERSISTED p50 ms\tp99 ms\tlost frames\tcamera cores\tpass\t\n")
+				for _, st := range r.Steps {
+					fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%d\t%.2f\t%v\t\n", st.Cameras, st.PersistedP50, st.PersistedP99, st.LostFrames, st.CPU, st.Pass)
+				}
+				tw.Flush()
+				for _, st := range r.Steps {
+					if len(st.Problems) > 0 {
+						fmt.Fprintf(cmd.OutOrStdout(), "%d cameras: %s\n", st.Cameras, strings.Join(st.Problems, "; "))
+					}
+				}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&only, "only", "memory,goodput,capacity", "which figures to measure")
+	f.IntVar(&mo.Cameras, "memory-cameras", 1000, "cameras for the memory figure")
+	f.IntVar(&gopt.Cameras, "goodput-cameras", 16, "cameras (and raw TLS connections) for the goodput figure")
+	f.DurationVar(&gopt.Duration, "goodput-duration", 10*time.Second, "measured window of the goodput figure")
+	f.StringVar(&steps, "steps", "500,1000,2000,4000,6000,8000,10000", "fleet sizes the capacity search tries, smallest first")
+	f.DurationVar(&co.Duration, "step-duration", 30*time.Second, "how long each capacity step streams once all cameras run")
+	f.DurationVar(&co.Ramp, "ramp", 20*time.Second, "camera starts spread over this long in each capacity step")
+	f.StringVar(&profileDir, "profile-dir", "", "write profiles here: heap of the memory figure, CPU of the goodput windows and of each capacity step")
+	f.BoolVar(&inProcess, "in-process", false, "run the stack in this process instead of a child process")
+	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
 	return cmd
 }
 

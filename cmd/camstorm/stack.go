@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/camstorm/camstorm/stack"
@@ -25,6 +27,7 @@ func newStackUpCommand() *cobra.Command {
 		dataDir, listen, dataListen, metricsListen string
 		idle, maxConn                              time.Duration
 		verbose                                    bool
+		cpuProfile                                 string
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -45,6 +48,17 @@ the CA is generated on first start and reused.`,
 		Args: usageArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := stderrLogger(verbose)
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return fmt.Errorf("%w: --cpuprofile: %w", errUsage, err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			st, err := stack.StartEmbedded(cmd.Context(), stack.Options{
 				DataDir: dataDir, ControlAddr: listen, DataAddr: dataListen, MetricsAddr: metricsListen,
 				Ingest: ingest.Config{
@@ -84,5 +98,6 @@ the CA is generated on first start and reused.`,
 	f.DurationVar(&idle, "idle-timeout", 0, "close a PutMedia connection after this long without data (default 30s, as KVS)")
 	f.DurationVar(&maxConn, "max-connection-duration", 0, "end PutMedia connections older than this with ERROR 4003 (default 45m, as KVS)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the stack to this file when it stops")
 	return cmd
 }

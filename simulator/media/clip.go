@@ -71,4 +71,9 @@ func (s *clipSource) Next() Frame {
 	return out
 }
 
+func (s *clipSource) Peek() (time.Duration, bool) {
+	f := s.clip.Frames[s.index]
+	return f.PTS - s.start + s.offset, f.Key
+}
+
 func (s *clipSource) Track() mkv.TrackSpec { return s.track }

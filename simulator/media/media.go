@@ -20,6 +20,11 @@ type Frame struct {
 type Source interface {
 	// Next returns the next frame; PTS increases strictly from one frame to the next.
 	Next() Frame
+	// Peek tells what the next call to Next will return, without its data
+	// (and without invalidating the last frame's): a camera seals the last
+	// frame of a fragment differently, so it must know whether a key frame
+	// follows.
+	Peek() (pts time.Duration, key bool)
 	// Track describes the track the frames belong to (track number 1).
 	Track() mkv.TrackSpec
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/camstorm/camstorm/fixtures"
 	"github.com/camstorm/camstorm/internal/mkv"
+	"github.com/stretchr/testify/require"
 )
 
 func TestClipLoopsWithContinuousTimestamps(t *testing.T) {
@@ -330,5 +331,24 @@ func TestSyntheticFramesAreIncompressible(t *testing.T) {
 	_ = zw.Close()
 	if ratio := float64(z.Len()) / float64(raw.Len()); ratio < 0.95 {
 		t.Fatalf("60 frames (%d bytes) gzip to %.0f%% of their size; want at least 95%%", raw.Len(), 100*ratio)
+	}
+}
+
+// TestPeekTellsTheNextFrame: Peek matches what Next then returns and does
+// not advance the source, for both kinds, across the clip's loop seam.
+func TestPeekTellsTheNextFrame(t *testing.T) {
+	clip, err := fixtures.H264()
+	require.NoError(t, err)
+	syn, err := NewSynthetic(SyntheticConfig{BitrateBps: 128_000, FPS: 15, GOP: time.Second, Seed: 3, Width: 320, Height: 240})
+	require.NoError(t, err)
+	for name, src := range map[string]Source{"clip": NewClip(clip), "synthetic": syn} {
+		for i := range len(clip.Frames) + 40 {
+			pts, key := src.Peek()
+			again, _ := src.Peek()
+			require.Equal(t, pts, again, "%s: Peek does not advance", name)
+			f := src.Next()
+			require.Equal(t, pts, f.PTS, "%s frame %d", name, i)
+			require.Equal(t, key, f.Key, "%s frame %d", name, i)
+		}
 	}
 }

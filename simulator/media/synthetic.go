@@ -235,11 +235,18 @@ func (s *syntheticSource) Next() Frame {
 	}
 	s.carry = want - float64(n)
 
-	fps := uint64(s.cfg.FPS)
-	pts := time.Duration(s.seq/fps)*time.Second + time.Duration(s.seq%fps)*time.Second/time.Duration(fps)
+	pts := s.pts(s.seq)
 	s.seq++
 	return Frame{PTS: pts, Key: key, Data: b[:n]}
 }
+
+// pts is the presentation time of frame seq.
+func (s *syntheticSource) pts(seq uint64) time.Duration {
+	fps := uint64(s.cfg.FPS)
+	return time.Duration(seq/fps)*time.Second + time.Duration(seq%fps)*time.Second/time.Duration(fps)
+}
+
+func (s *syntheticSource) Peek() (time.Duration, bool) { return s.pts(s.seq), s.seq%s.gop == 0 }
 
 func (s *syntheticSource) Track() mkv.TrackSpec { return s.track }
 
