@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/camstorm/camstorm/internal/e2ee"
@@ -233,7 +234,10 @@ type GoodputOptions struct {
 	BitrateBps int           // synthetic media per camera (sent faster than real time); default 8 Mbit/s
 	Warmup     time.Duration // not counted; default 3s
 	Duration   time.Duration // counted; default 10s
-	Progress   func(format string, args ...any)
+	// Dir holds the stack's data and the disk baseline's file (same disk);
+	// default os.TempDir(). On tmpfs the disk drops out of the comparison.
+	Dir      string
+	Progress func(format string, args ...any)
 	// ProfileDir, if set, receives CPU profiles of the two measured
 	// windows (goodput-rawtls.pprof, goodput-fleet.pprof).
 	ProfileDir string
@@ -244,7 +248,12 @@ type GoodputResult struct {
 	Cameras  int        `json:"cameras"`
 	Baseline Throughput `json:"baseline"` // raw TLS loopback
 	Fleet    Throughput `json:"fleet"`    // PERSISTED media bytes
-	Ratio    float64    `json:"ratio"`
+	Ratio    float64    `json:"ratio"`    // Fleet / Baseline
+	// Disk is the raw storage ceiling on the same disk: AES-256-GCM and
+	// fdatasync group commit of the fragment sizes the fleet persisted
+	// (as bench ingest measures it); DiskRatio is Fleet / Disk.
+	Disk      Throughput `json:"disk"`
+	DiskRatio float64    `json:"disk_ratio"`
 }
 
 // FleetGoodput compares, in one process, the media bytes a fleet of E2EE
@@ -265,6 +274,9 @@ func FleetGoodput(ctx context.Context, o GoodputOptions) (GoodputResult, error) 
 	if o.Duration == 0 {
 		o.Duration = 10 * time.Second
 	}
+	if o.Dir == "" {
+		o.Dir = os.TempDir()
+	}
 	progress := o.Progress
 	if progress == nil {
 		progress = func(string, ...any) {}
@@ -276,10 +288,23 @@ func FleetGoodput(ctx context.Context, o GoodputOptions) (GoodputResult, error) 
 		return res, err
 	}
 	progress("fleet: %d offline E2EE cameras at %.1f Mbit/s of media for %s", o.Cameras, float64(o.BitrateBps)/1e6, o.Warmup+o.Duration)
-	if res.Fleet, err = fleetPersisted(ctx, o); err != nil {
+	var sizes []int
+	if res.Fleet, sizes, err = fleetPersisted(ctx, o); err != nil {
 		return res, err
 	}
 	res.Ratio = res.Fleet.MBps / res.Baseline.MBps
+	progress("disk ceiling: AES-256-GCM + fdatasync of the same %d fragments in %s", len(sizes), o.Dir)
+	syscall.Sync()
+	f, err := os.CreateTemp(o.Dir, "camstorm-disk-baseline-*")
+	if err != nil {
+		return res, err
+	}
+	f.Close()
+	defer os.Remove(f.Name())
+	if res.Disk, err = sealAndSync(ctx, f.Name(), sizes, o.Cameras); err != nil {
+		return res, err
+	}
+	res.DiskRatio = res.Fleet.MBps / res.Disk.MBps
 	return res, nil
 }
 
@@ -386,13 +411,24 @@ func fillUnique(b []byte, seed uint64) {
 }
 
 // fleetPersisted runs offline cameras against an in-process stack and
-// counts the bytes of fragments acknowledged PERSISTED in the window.
-func fleetPersisted(ctx context.Context, o GoodputOptions) (Throughput, error) {
-	target, stop, err := inProcess(ctx)
+// counts the bytes of fragments acknowledged PERSISTED in the window, and
+// their sizes.
+func fleetPersisted(ctx context.Context, o GoodputOptions) (Throughput, []int, error) {
+	dir, err := os.MkdirTemp(o.Dir, "camstorm-goodput-*")
 	if err != nil {
-		return Throughput{}, err
+		return Throughput{}, nil, err
 	}
-	defer stop()
+	defer os.RemoveAll(dir)
+	st, err := stack.StartEmbedded(ctx, stack.Options{DataDir: dir})
+	if err != nil {
+		return Throughput{}, nil, err
+	}
+	defer st.Close(context.Background())
+	hc := st.HTTPClient()
+	defer hc.CloseIdleConnections()
+	target := simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc}
+	var sizesMu sync.Mutex
+	var sizes []int
 	var (
 		counting  atomic.Bool
 		persisted atomic.Int64
@@ -409,18 +445,18 @@ func fleetPersisted(ctx context.Context, o GoodputOptions) (Throughput, error) {
 	}
 	plan, err := fleet.Plan(cfg)
 	if err != nil {
-		return Throughput{}, err
+		return Throughput{}, nil, err
 	}
 	key, err := e2ee.GenerateKey(e2ee.KEMX25519, nil)
 	if err != nil {
-		return Throughput{}, err
+		return Throughput{}, nil, err
 	}
 	var wg sync.WaitGroup
 	for _, p := range plan {
 		src, err := media.NewSynthetic(media.SyntheticConfig{BitrateBps: o.BitrateBps, FPS: cameraFPS, GOP: cameraGOP,
 			Seed: int64(p.Seed), Width: 1280, Height: 720})
 		if err != nil {
-			return Throughput{}, err
+			return Throughput{}, nil, err
 		}
 		cam, err := simulator.NewCamera(simulator.CameraConfig{StreamName: p.Stream, Source: src, Seed: p.Seed,
 			Recipients: []e2ee.PublicKey{key.Public()}, Offline: true, BufferDuration: 10 * time.Second,
@@ -429,17 +465,20 @@ func fleetPersisted(ctx context.Context, o GoodputOptions) (Throughput, error) {
 				if a.EventType == kvsapi.EventPersisted && counting.Load() {
 					persisted.Add(int64(info.Bytes))
 					frags.Add(1)
+					sizesMu.Lock()
+					sizes = append(sizes, info.Bytes)
+					sizesMu.Unlock()
 				}
 			}}, target)
 		if err != nil {
-			return Throughput{}, err
+			return Throughput{}, nil, err
 		}
 		wg.Go(func() { cam.Run(runCtx, time.Now().Add(24*time.Hour)) })
 	}
 	sleepCtx(ctx, o.Warmup)
 	stopProfile, err := startProfile(profileAt(o.ProfileDir, "goodput-fleet.pprof"))
 	if err != nil {
-		return Throughput{}, err
+		return Throughput{}, nil, err
 	}
 	counting.Store(true)
 	start := time.Now()
@@ -450,12 +489,12 @@ func fleetPersisted(ctx context.Context, o GoodputOptions) (Throughput, error) {
 	cancel()
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
-		return Throughput{}, err
+		return Throughput{}, nil, err
 	}
 	if persisted.Load() == 0 {
-		return Throughput{}, errors.New("bench: no fragment was PERSISTED in the window")
+		return Throughput{}, nil, errors.New("bench: no fragment was PERSISTED in the window")
 	}
-	return throughput(persisted.Load(), int(frags.Load()), elapsed), nil
+	return throughput(persisted.Load(), int(frags.Load()), elapsed), sizes, nil
 }
 
 // CapacityOptions configure FleetCapacity.

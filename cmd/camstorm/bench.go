@@ -126,6 +126,8 @@ Capacity takes minutes per step.`,
 			if r := out.Goodput; r != nil {
 				fmt.Fprintf(tw, "fleet goodput, %d cameras (PERSISTED media)\t%.1f MB/s\traw TLS %.1f MB/s\t%.2f\t\n",
 					r.Cameras, r.Fleet.MBps, r.Baseline.MBps, r.Ratio)
+				fmt.Fprintf(tw, "fleet goodput vs the disk's ceiling (%s)\t%.1f MB/s\tGCM+fdatasync %.1f MB/s\t%.2f\t\n",
+					dirOrTemp(gopt.Dir), r.Fleet.MBps, r.Disk.MBps, r.DiskRatio)
 			}
 			if r := out.Capacity; r != nil {
 				fmt.Fprintf(tw, "largest fleet at 128 kbit/s, PERSISTED p99 < 2 s, nothing lost\t%d\tgoal 10000\t%.2f\t\n",
@@ -157,6 +159,7 @@ Capacity takes minutes per step.`,
 	f.IntVar(&mo.Cameras, "memory-cameras", 1000, "cameras for the memory figure")
 	f.IntVar(&gopt.Cameras, "goodput-cameras", 16, "cameras (and raw TLS connections) for the goodput figure")
 	f.DurationVar(&gopt.Duration, "goodput-duration", 10*time.Second, "measured window of the goodput figure")
+	f.StringVar(&gopt.Dir, "dir", "", "directory for the goodput figure's stack data and disk baseline (default the system temp dir; tmpfs takes the disk out)")
 	f.StringVar(&steps, "steps", "500,1000,2000,4000,6000,8000,10000", "fleet sizes the capacity search tries, smallest first")
 	f.DurationVar(&co.Duration, "step-duration", 30*time.Second, "how long each capacity step streams once all cameras run")
 	f.DurationVar(&co.Ramp, "ramp", 20*time.Second, "camera starts spread over this long in each capacity step")
