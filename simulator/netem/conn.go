@@ -462,7 +462,8 @@ func releaseChunks(cs []chunk) {
 func (c *Conn) pumpDown() {
 	defer c.pumpDone()
 	s := &c.streams[Down]
-	var scratch []byte
+	scratch := getBuf(maxChunkBytes) // pooled: connections come and go often
+	defer putBuf(scratch)
 	for {
 		c.mu.Lock()
 		if c.stopped() {
@@ -474,10 +475,7 @@ func (c *Conn) pumpDown() {
 			c.await(time.Time{}, s.toProducer, nil)
 			continue
 		}
-		if len(scratch) < s.maxChunk {
-			scratch = make([]byte, s.maxChunk)
-		}
-		buf, raw := scratch[:s.maxChunk], c.raw
+		buf, raw := (*scratch)[:s.maxChunk], c.raw
 		c.mu.Unlock()
 		n, err := raw.Read(buf)
 		c.mu.Lock()
