@@ -257,6 +257,7 @@ func printFleetSummary(w io.Writer, r *fleet.Report, where string) {
 	if n.Faults() > 0 || n.Dials > 0 {
 		fmt.Fprintf(tw, "faults: resets\t%d\t\tcuts\t%d\t\n", n.Resets, n.Cuts)
 		fmt.Fprintf(tw, "black holes\t%d\t\toutages\t%d\t\n", n.BlackHoles, n.Outages)
+		fmt.Fprintf(tw, "freezes\t%d\t\ttime stalled\t%s\t\n", n.Freezes, n.Stalled.Round(time.Millisecond))
 	}
 	tw.Flush()
 

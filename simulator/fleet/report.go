@@ -158,7 +158,10 @@ type Network struct {
 	Cuts         int64         `json:"cuts"`
 	BlackHoles   int64         `json:"black_holes"`
 	Outages      int64         `json:"outages"`
-	Stalled      time.Duration `json:"stalled_ns"`
+	Freezes      int64         `json:"freezes"`
+	// Stalled is the time data was held by stalls and freezes, summed over
+	// connections and directions.
+	Stalled time.Duration `json:"stalled_ns"`
 }
 
 func (n *Network) add(s netem.Stats) {
@@ -168,11 +171,12 @@ func (n *Network) add(s netem.Stats) {
 	n.Cuts += s.Cuts
 	n.BlackHoles += s.BlackHoles
 	n.Outages += s.Outages
+	n.Freezes += s.Events[netem.KindFreeze]
 	n.Stalled += s.Stalled
 }
 
-// Faults reports whether any fault happened.
-func (n Network) Faults() int64 { return n.DialsRefused + n.Resets + n.Cuts + n.BlackHoles + n.Outages }
+// Faults counts the scheduled faults that acted.
+func (n Network) Faults() int64 { return n.Resets + n.Cuts + n.BlackHoles + n.Outages + n.Freezes }
 
 // CameraSummary is one camera's line in the report.
 type CameraSummary struct {
