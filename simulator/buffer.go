@@ -39,7 +39,9 @@ type run struct {
 	nextID uint64      // id the next fragment gets
 	bytes  int64       // buffered data bytes
 	open   *fragment   // fragment capture is appending to
-	done   bool        // capture has ended: no more frames
+	// lastSize is the size of the last complete fragment, to size the next.
+	lastSize int
+	done     bool // capture has ended: no more frames
 	// captureErr is what stopped capture early (a frame the writer or the
 	// sealer refused).
 	captureErr error

@@ -160,6 +160,7 @@ func (r *run) emit(ctx context.Context, w *mkv.Writer, fr media.Frame, pts int64
 	r.mu.Lock()
 	if final {
 		f.complete = true
+		r.lastSize = len(f.data)
 		r.open = nil
 		r.res.Counters.Fragments++
 	}
@@ -187,7 +188,9 @@ func (r *run) openFragment(ctx context.Context, w *mkv.Writer, tc int64, seq uin
 		}
 		r.mu.Lock()
 	}
-	f := &fragment{id: r.nextID, tc: tc, frames: SeqRange{First: seq, Last: seq}}
+	// Sized like the last fragment (plus a quarter), so appending frames
+	// rarely regrows and copies it.
+	f := &fragment{id: r.nextID, tc: tc, frames: SeqRange{First: seq, Last: seq}, data: make([]byte, 0, r.lastSize+r.lastSize/4)}
 	r.nextID++
 	r.frags = append(r.frags, f)
 	r.open = f

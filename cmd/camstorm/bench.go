@@ -76,7 +76,7 @@ Capacity takes minutes per step.`,
 			logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "  "+format+"\n", args...) }
 			mo.Progress, gopt.Progress, co.Progress = logf, logf, logf
 			if !inProcess {
-				provider := childStack(profileDir)
+				provider := childStack(gopt.Dir, profileDir)
 				mo.Stack, co.Stack = provider, provider
 			}
 			co.ProfileDir, mo.ProfileDir, gopt.ProfileDir = profileDir, profileDir, profileDir
@@ -159,7 +159,7 @@ Capacity takes minutes per step.`,
 	f.IntVar(&mo.Cameras, "memory-cameras", 1000, "cameras for the memory figure")
 	f.IntVar(&gopt.Cameras, "goodput-cameras", 16, "cameras (and raw TLS connections) for the goodput figure")
 	f.DurationVar(&gopt.Duration, "goodput-duration", 10*time.Second, "measured window of the goodput figure")
-	f.StringVar(&gopt.Dir, "dir", "", "directory for the goodput figure's stack data and disk baseline (default the system temp dir; tmpfs takes the disk out)")
+	f.StringVar(&gopt.Dir, "dir", "", "parent directory of the stacks' data and the disk baseline (default the system temp dir; tmpfs takes the disk out)")
 	f.StringVar(&steps, "steps", "500,1000,2000,4000,6000,8000,10000", "fleet sizes the capacity search tries, smallest first")
 	f.DurationVar(&co.Duration, "step-duration", 30*time.Second, "how long each capacity step streams once all cameras run")
 	f.DurationVar(&co.Ramp, "ramp", 20*time.Second, "camera starts spread over this long in each capacity step")

@@ -21,16 +21,17 @@ import (
 )
 
 // childStack starts `camstorm stack up` as a child process for each
-// measurement, on a fresh temporary data directory, and stops it with
-// SIGTERM. With profileDir set, each child writes stack-N.pprof there.
-func childStack(profileDir string) bench.StackProvider {
+// measurement, on a fresh temporary data directory under parent (the
+// system temp dir if empty), and stops it with SIGTERM. With profileDir
+// set, each child writes stack-N.pprof there.
+func childStack(parent, profileDir string) bench.StackProvider {
 	var started atomic.Int64
 	return func(ctx context.Context) (simulator.Target, func(), error) {
 		exe, err := os.Executable()
 		if err != nil {
 			return simulator.Target{}, nil, err
 		}
-		dir, err := os.MkdirTemp("", "camstorm-bench-stack-*")
+		dir, err := os.MkdirTemp(parent, "camstorm-bench-stack-*")
 		if err != nil {
 			return simulator.Target{}, nil, err
 		}

@@ -152,13 +152,13 @@ func (t *Totals) add(v *consumer.Verification) {
 
 // Network totals what the cameras' links did to them.
 type Network struct {
-	Dials        int64         `json:"dials"`
-	DialsRefused int64         `json:"dials_refused"`
-	Resets       int64         `json:"resets"`
-	Cuts         int64         `json:"cuts"`
-	BlackHoles   int64         `json:"black_holes"`
-	Outages      int64         `json:"outages"`
-	Freezes      int64         `json:"freezes"`
+	Dials        int64 `json:"dials"`
+	DialsRefused int64 `json:"dials_refused"`
+	Resets       int64 `json:"resets"`
+	Cuts         int64 `json:"cuts"`
+	BlackHoles   int64 `json:"black_holes"`
+	Outages      int64 `json:"outages"`
+	Freezes      int64 `json:"freezes"`
 	// Stalled is the time data was held by stalls and freezes, summed over
 	// connections and directions.
 	Stalled time.Duration `json:"stalled_ns"`
