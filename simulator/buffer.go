@@ -97,14 +97,15 @@ func (r *run) overLimit(tc int64) bool {
 }
 
 // evictOldest drops the oldest fragment to make room (the SDK's
-// DROP_TAIL_ITEM). A fragment already sent in full may still have been
-// stored, so it is unconfirmed rather than dropped. r.mu must be held.
+// DROP_TAIL_ITEM). A fragment whose sending has begun may still be
+// stored (a session may be writing it right now), so it is unconfirmed
+// rather than dropped. r.mu must be held.
 func (r *run) evictOldest() {
 	f := r.frags[0]
 	r.removeHead()
 	switch {
 	case f.persisted || f.skip:
-	case f.sent || f.orphan:
+	case f.sent || f.orphan || !f.firstByte.IsZero():
 		r.res.Ledger.Unconfirm(f.frames)
 	default:
 		r.res.Ledger.Drop(f.frames, DropOverflow, true)

@@ -315,10 +315,12 @@ func TestProducerOutageCatchUp(t *testing.T) {
 }
 
 // TestProducerOutageOverflowsBuffer: an outage longer than the buffer. The
-// camera evicts its oldest fragments (DROP_TAIL_ITEM), records them as
-// dropped for overflow, and the consumer counts them as dropped by the
-// camera: not lost, not gaps, and none of them delivered after all. The
-// newest fragments, still buffered when the network returns, are delivered.
+// camera evicts its oldest fragments (DROP_TAIL_ITEM): those it never
+// started sending are dropped for overflow, those it was sending into the
+// dead connection when the outage began are unconfirmed (they may have
+// been stored). The consumer counts neither as lost or as gaps, and no
+// dropped frame is delivered after all. The newest fragments, still
+// buffered when the network returns, are delivered.
 func TestProducerOutageOverflowsBuffer(t *testing.T) {
 	t.Parallel()
 	const (
@@ -336,14 +338,18 @@ func TestProducerOutageOverflowsBuffer(t *testing.T) {
 	l := &res.Ledger
 	why := fmt.Sprintf("camera %+v\nledger %+v\nverification %+v", res.Counters, *l, v)
 
-	require.NotEmpty(t, l.Dropped, why)
+	require.Positive(t, len(l.Dropped)+len(l.Unconfirmed), "something was evicted; %s", why)
 	for _, d := range l.Dropped {
 		require.Equal(t, simulator.DropOverflow, d.Reason, why)
 		// Only what was filmed during the outage can have been evicted.
 		require.GreaterOrEqual(t, frameTime(d.Frames.First), outageAt-testGOP/2, why)
 		require.Less(t, frameTime(d.Frames.Last), keptFrom, why)
 	}
-	require.Positive(t, l.DroppedFragments, why)
+	for _, u := range l.Unconfirmed {
+		require.GreaterOrEqual(t, frameTime(u.First), outageAt-testGOP/2, why)
+		require.Less(t, frameTime(u.Last), keptFrom, why)
+	}
+	require.Positive(t, l.DroppedFragments+l.UnconfirmedFragments, why)
 	require.Equal(t, l.DroppedFrames, v.CameraDroppedFrames, "the consumer sees the camera's drops as drops; %s", why)
 	require.Equal(t, l.DroppedFragments, v.CameraDroppedFragments, why)
 	require.Zero(t, v.DroppedDelivered, why) // also in verify: no evicted frame reached the service
@@ -375,7 +381,6 @@ func TestProducerOutageOverflowsBuffer(t *testing.T) {
 // writing when it evicted it may have been stored, so it can only be
 // unconfirmed.
 func TestProducerSlowUplinkOverflow(t *testing.T) {
-	t.Skip("producer bug: evictOldest (buffer.go) records DropOverflow for the fragment a session is still writing, which is then delivered (consumer: DroppedDelivered > 0)")
 	t.Parallel()
 	r := newFaultRig(t, netem.Profile{Name: "slow-uplink", Faults: []netem.Fault{netem.Bandwidth{Up: 64 * netem.Kbps}}}, nil,
 		netem.WithQueueBytes(4096))

@@ -202,7 +202,7 @@ func (r *run) resetStream() {
 		f := r.frags[0]
 		switch {
 		case f.persisted || f.skip:
-		case f.sent || f.orphan:
+		case f.sent || f.orphan || !f.firstByte.IsZero():
 			r.res.Ledger.Unconfirm(f.frames)
 		default:
 			r.res.Ledger.Drop(f.frames, DropStreamReset, true)
@@ -237,7 +237,7 @@ func (r *run) finish() {
 		f := r.frags[0]
 		switch {
 		case f.persisted || f.skip:
-		case f.sent || f.orphan:
+		case f.sent || f.orphan || !f.firstByte.IsZero():
 			r.res.Ledger.Unconfirm(f.frames)
 		default:
 			r.res.Ledger.Drop(f.frames, DropUndelivered, true)
