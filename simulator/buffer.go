@@ -96,11 +96,12 @@ func (r *run) overLimit(tc int64) bool {
 	return time.Duration(tc-r.frags[0].tc)*time.Millisecond > cfg.BufferDuration
 }
 
-// evictOldest drops the oldest fragment to make room (the SDK's
-// DROP_TAIL_ITEM). A fragment whose sending has begun may still be
-// stored (a session may be writing it right now), so it is unconfirmed
-// rather than dropped. r.mu must be held.
-func (r *run) evictOldest() {
+// discardHead removes the oldest fragment and accounts for it: nothing to
+// record if it was PERSISTED or skipped; unconfirmed if its sending had
+// begun (a blocked write may still deliver it, or it was stored without
+// its ACK reaching us); otherwise its frames are dropped for reason.
+// r.mu must be held.
+func (r *run) discardHead(reason DropReason) {
 	f := r.frags[0]
 	r.removeHead()
 	switch {
@@ -108,7 +109,7 @@ func (r *run) evictOldest() {
 	case f.sent || f.orphan || !f.firstByte.IsZero():
 		r.res.Ledger.Unconfirm(f.frames)
 	default:
-		r.res.Ledger.Drop(f.frames, DropOverflow, true)
+		r.res.Ledger.Drop(f.frames, reason, true)
 	}
 }
 

@@ -107,7 +107,7 @@ func TestOverflowEvictsOldest(t *testing.T) {
 	r.frags[2].sent = false
 	r.mu.Lock()
 	for r.overLimit(3500) {
-		r.evictOldest()
+		r.discardHead(DropOverflow)
 	}
 	r.mu.Unlock()
 	require.Len(t, r.frags, 1, "3500 ms minus 1.5 s keeps only the fragment at 2000 ms")
@@ -121,7 +121,7 @@ func TestByteBoundEvicts(t *testing.T) {
 	r, _ := testRun(t, 4, CameraConfig{BufferBytes: 250})
 	r.mu.Lock()
 	for r.overLimit(4000) {
-		r.evictOldest()
+		r.discardHead(DropOverflow)
 	}
 	r.mu.Unlock()
 	require.Len(t, r.frags, 2)

@@ -177,7 +177,7 @@ func (r *run) openFragment(ctx context.Context, w *mkv.Writer, tc int64, seq uin
 	r.mu.Lock()
 	for r.overLimit(tc) {
 		if !r.c.cfg.Offline {
-			r.evictOldest()
+			r.discardHead(DropOverflow)
 			continue
 		}
 		r.mu.Unlock()

@@ -199,15 +199,7 @@ func (r *run) resetStream() {
 	defer r.mu.Unlock()
 	r.res.Counters.StreamResets++
 	for len(r.frags) > 0 && r.frags[0] != r.open {
-		f := r.frags[0]
-		switch {
-		case f.persisted || f.skip:
-		case f.sent || f.orphan || !f.firstByte.IsZero():
-			r.res.Ledger.Unconfirm(f.frames)
-		default:
-			r.res.Ledger.Drop(f.frames, DropStreamReset, true)
-		}
-		r.removeHead()
+		r.discardHead(DropStreamReset)
 	}
 }
 
@@ -234,15 +226,7 @@ func (r *run) finish() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for len(r.frags) > 0 {
-		f := r.frags[0]
-		switch {
-		case f.persisted || f.skip:
-		case f.sent || f.orphan || !f.firstByte.IsZero():
-			r.res.Ledger.Unconfirm(f.frames)
-		default:
-			r.res.Ledger.Drop(f.frames, DropUndelivered, true)
-		}
-		r.removeHead()
+		r.discardHead(DropUndelivered)
 	}
 	missing := r.res.Counters.Fragments - r.settled
 	switch {
