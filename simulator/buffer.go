@@ -14,7 +14,7 @@ type fragment struct {
 	id     uint64 // position in the camera's fragment sequence
 	tc     int64  // cluster timecode, epoch ms
 	frames SeqRange
-	data   []byte // Cluster start, envelope block, SimpleBlocks; grows while open
+	data   fragmentData // Cluster start, envelope block, SimpleBlocks; grows while open
 
 	complete bool // its last frame is in data
 	sent     bool // sent in full at least once
@@ -39,9 +39,7 @@ type run struct {
 	nextID uint64      // id the next fragment gets
 	bytes  int64       // buffered data bytes
 	open   *fragment   // fragment capture is appending to
-	// lastSize is the size of the last complete fragment, to size the next.
-	lastSize int
-	done     bool // capture has ended: no more frames
+	done   bool        // capture has ended: no more frames
 	// captureErr is what stopped capture early (a frame the writer or the
 	// sealer refused).
 	captureErr error
@@ -117,7 +115,7 @@ func (r *run) removeHead() {
 	f := r.frags[0]
 	r.frags[0] = nil
 	r.frags = r.frags[1:]
-	r.bytes -= int64(len(f.data))
+	r.bytes -= int64(f.data.Len())
 	notify(r.space)
 }
 
@@ -146,7 +144,7 @@ func (r *run) handleAck(a kvsapi.Ack, now time.Time) (info AckInfo, fatal bool) 
 		f = r.byTimecode(a.FragmentTimecode)
 	}
 	if f != nil {
-		info.Bytes = len(f.data)
+		info.Bytes = f.data.Len()
 		if !f.firstByte.IsZero() {
 			info.Latency = now.Sub(f.firstByte)
 		}

@@ -25,7 +25,8 @@ func testRun(t *testing.T, n int, cfg CameraConfig) (*run, *uploader) {
 	r := newRun(c, res)
 	for i := range n {
 		f := &fragment{id: uint64(i), tc: int64(1000 * i), frames: SeqRange{uint64(10 * i), uint64(10*i + 9)},
-			data: make([]byte, 100), complete: true, sent: true}
+			complete: true, sent: true}
+		f.data.Append(make([]byte, 100))
 		r.frags = append(r.frags, f)
 		r.bytes += 100
 	}

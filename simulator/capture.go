@@ -23,7 +23,7 @@ func (a fragmentAppender) Write(b []byte) (int, error) {
 	r := a.r
 	r.mu.Lock()
 	if f := r.open; f != nil {
-		f.data = append(f.data, b...)
+		f.data.Append(b)
 		r.bytes += int64(len(b))
 	}
 	r.mu.Unlock()
@@ -101,6 +101,23 @@ func (r *run) capture(ctx context.Context, until time.Time) {
 	}
 }
 
+// Upper bounds of what the MKV writer puts before a cluster's blocks and
+// before each block's payload, so a frame's bytes land in one piece.
+const (
+	clusterPrefix = 18
+	blockPrefix   = 16
+)
+
+// expect announces the size of what the capture Writer writes next into
+// the open fragment.
+func (r *run) expect(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.open != nil {
+		r.open.data.expect(n)
+	}
+}
+
 // captureFailed records what stopped capture; the run reports it.
 func (r *run) captureFailed(err error) {
 	r.mu.Lock()
@@ -154,13 +171,13 @@ func (r *run) emit(ctx context.Context, w *mkv.Writer, fr media.Frame, pts int64
 		}
 		payload = *sealed
 	}
+	r.expect(blockPrefix + len(payload))
 	if err := w.WriteFrame(1, pts, fr.Key, payload); err != nil {
 		return 0, fmt.Errorf("frame %d: %w", seq, err)
 	}
 	r.mu.Lock()
 	if final {
 		f.complete = true
-		r.lastSize = len(f.data)
 		r.open = nil
 		r.res.Counters.Fragments++
 	}
@@ -188,9 +205,7 @@ func (r *run) openFragment(ctx context.Context, w *mkv.Writer, tc int64, seq uin
 		}
 		r.mu.Lock()
 	}
-	// Sized like the last fragment (plus a quarter), so appending frames
-	// rarely regrows and copies it.
-	f := &fragment{id: r.nextID, tc: tc, frames: SeqRange{First: seq, Last: seq}, data: make([]byte, 0, r.lastSize+r.lastSize/4)}
+	f := &fragment{id: r.nextID, tc: tc, frames: SeqRange{First: seq, Last: seq}}
 	r.nextID++
 	r.frags = append(r.frags, f)
 	r.open = f
@@ -202,6 +217,7 @@ func (r *run) openFragment(ctx context.Context, w *mkv.Writer, tc int64, seq uin
 			return false, fmt.Errorf("E2EE fragment at %d: %w", tc, err)
 		}
 	}
+	r.expect(clusterPrefix + blockPrefix + len(envelope))
 	if err := w.StartCluster(tc); err != nil {
 		return false, err
 	}

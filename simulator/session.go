@@ -128,7 +128,8 @@ func (s *session) stream(ctx context.Context) outcome {
 		return s.abort(err, false)
 	}
 	var (
-		off   int // bytes of fragment u.next already sent
+		cur   *fragment // fragment u.next, being sent
+		off   int       // bytes of it already sent
 		timer = time.NewTimer(time.Hour)
 	)
 	defer timer.Stop()
@@ -156,16 +157,23 @@ func (s *session) stream(ctx context.Context) outcome {
 		}
 		r.mu.Lock()
 		f := r.byID(u.next)
-		if f == nil && len(r.frags) > 0 && u.next < r.frags[0].id {
-			u.next, off = r.frags[0].id, 0 // evicted while waiting: go on with the oldest
+		switch {
+		case off > 0:
+			// A fragment begun is finished even if it was evicted meanwhile:
+			// a cluster cut short would reach the service as a truncated
+			// fragment once the next one starts.
+			f = cur
+		case f == nil && len(r.frags) > 0 && u.next < r.frags[0].id:
+			u.next = r.frags[0].id // evicted while waiting: go on with the oldest
 			f = r.frags[0]
 		}
+		cur = f
 		if f != nil && off == 0 && (f.skip || f.persisted) {
 			u.next++
 			r.mu.Unlock()
 			continue
 		}
-		if f == nil || (off == len(f.data) && !f.complete) {
+		if f == nil || (off == f.data.Len() && !f.complete) {
 			allSent := f == nil && r.done
 			r.mu.Unlock()
 			if allSent {
@@ -194,7 +202,7 @@ func (s *session) stream(ctx context.Context) outcome {
 			}
 			s.mu.Unlock()
 		}
-		chunk := f.data[off:]
+		chunk := f.data.From(off)
 		complete := f.complete
 		r.mu.Unlock()
 		if len(chunk) > 0 {
@@ -205,7 +213,7 @@ func (s *session) stream(ctx context.Context) outcome {
 		}
 		if complete {
 			r.mu.Lock()
-			if off == len(f.data) {
+			if off == f.data.Len() {
 				f.sent = true
 				u.next++
 				s.endID = u.next
