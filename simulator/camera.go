@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -363,10 +362,9 @@ func (c *Camera) Run(ctx context.Context, until time.Time) (res CameraResult) {
 	r := newRun(c, &res)
 	c.active.Store(r)
 	defer c.active.Store(nil)
-	var wg sync.WaitGroup
-	wg.Go(func() { r.capture(ctx, until) })
+	filmed := r.capture(ctx, until)
 	r.upload(ctx)
-	wg.Wait()
+	<-filmed
 	r.finish()
 	return res
 }

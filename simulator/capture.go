@@ -30,75 +30,145 @@ func (a fragmentAppender) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// capture films until `until` or ctx's end: it takes frames from the
-// source (paced in real time unless Offline), seals them when E2EE is on,
-// and appends them to the buffer, one fragment per GOP. A frame is sealed
-// as final when the source says a key frame follows, or when it is the
-// last before the end; if ctx ends while a frame waits for its time, that
-// frame goes out at once as the final one, so no fragment is left open.
-func (r *run) capture(ctx context.Context, until time.Time) {
-	defer func() {
-		r.mu.Lock()
-		r.done = true
-		r.mu.Unlock()
-		notify(r.changed)
-	}()
+// filming is capture's state: the source, the writer into the buffer and
+// where the run is. A real-time camera films on a timer — each frame is
+// taken in a short-lived timer goroutine, so an idle camera holds no
+// goroutine stack between frames; an Offline camera films in a loop,
+// because it blocks when its buffer is full.
+type filming struct {
+	r     *run
+	ctx   context.Context
+	until time.Time
+	w     *mkv.Writer
+	start time.Time
+	base  int64 // start in epoch ms
+
+	mu       sync.Mutex // serialises timer callbacks and the stop on ctx's end
+	next     media.Frame
+	seq      uint64 // of next
+	index    uint32 // next frame's index within the open fragment
+	lastPTS  int64
+	timer    *time.Timer
+	unwatch  func() bool // ends the watch on ctx (real time)
+	finished bool
+	done     chan struct{}
+}
+
+// capture starts filming until `until` or ctx's end and returns a channel
+// closed when filming has ended. Frames come from the source (paced in real
+// time unless Offline), are sealed when E2EE is on and appended to the
+// buffer, one fragment per GOP. A frame is sealed as final when the source
+// says a key frame follows, or when it is the last before the end; if ctx
+// ends while a frame waits for its time, that frame goes out at once as the
+// final one, so no fragment is left open.
+func (r *run) capture(ctx context.Context, until time.Time) <-chan struct{} {
 	cfg := &r.c.cfg
-	src := cfg.Source
-	w := mkv.NewWriter(fragmentAppender{r})
-	if err := w.WriteHeader(mkv.Header{Tracks: r.c.tracks}); err != nil {
+	fm := &filming{r: r, ctx: ctx, until: until, w: mkv.NewWriter(fragmentAppender{r}), done: make(chan struct{})}
+	fm.start = cfg.Clock()
+	fm.base = fm.start.UnixMilli()
+	fm.lastPTS = fm.base
+	r.mu.Lock()
+	r.res.Ledger.Start = time.UnixMilli(fm.base)
+	r.mu.Unlock()
+	if err := fm.w.WriteHeader(mkv.Header{Tracks: r.c.tracks}); err != nil {
 		r.captureFailed(err) // validated by NewCamera: cannot happen
+		fm.finish()
+		return fm.done
+	}
+	fm.next = cfg.Source.Next()
+	if !fm.due().Before(until) {
+		fm.finish()
+		return fm.done
+	}
+	if cfg.Offline {
+		go fm.loop()
+		return fm.done
+	}
+	fm.mu.Lock()
+	defer fm.mu.Unlock()
+	fm.timer = time.AfterFunc(fm.due().Sub(cfg.Clock()), fm.tick)
+	fm.unwatch = context.AfterFunc(ctx, fm.stop)
+	return fm.done
+}
+
+func (fm *filming) due() time.Time { return fm.start.Add(fm.next.PTS) }
+
+// take emits the pending frame and fetches the one after it. It reports
+// whether filming goes on. fm.mu must be held.
+func (fm *filming) take(stopping bool) bool {
+	r := fm.r
+	nextPTS, nextKey := fm.r.c.cfg.Source.Peek()
+	final := stopping || nextKey || !fm.start.Add(nextPTS).Before(fm.until)
+	fm.lastPTS = fm.base + fm.next.PTS.Milliseconds()
+	r.mu.Lock()
+	r.res.Ledger.Produced = fm.seq + 1
+	r.mu.Unlock()
+	var err error
+	if fm.index, err = r.emit(fm.ctx, fm.w, fm.next, fm.lastPTS, fm.seq, fm.index, final); err != nil {
+		r.captureFailed(err)
+		return false
+	}
+	if stopping {
+		return false
+	}
+	fm.seq++
+	fm.next = r.c.cfg.Source.Next()
+	return fm.due().Before(fm.until)
+}
+
+// tick takes the frame that is due and schedules the next.
+func (fm *filming) tick() {
+	fm.mu.Lock()
+	defer fm.mu.Unlock()
+	if fm.finished {
 		return
 	}
-	start := cfg.Clock()
-	base := start.UnixMilli()
-	lastPTS := base
-	r.mu.Lock()
-	r.res.Ledger.Start = time.UnixMilli(base)
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		r.res.Ledger.End = time.UnixMilli(lastPTS + 1)
-		r.mu.Unlock()
-	}()
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	var index uint32 // frame index within the open fragment
-	for seq := uint64(0); ; seq++ {
-		f := src.Next()
-		due := start.Add(f.PTS)
-		if !due.Before(until) {
-			return
-		}
-		stopping := false
-		if !cfg.Offline {
-			if d := due.Sub(cfg.Clock()); d > 0 {
-				timer.Reset(d)
-				select {
-				case <-timer.C:
-				case <-ctx.Done():
-					timer.Stop()
-					stopping = true
-				}
-			}
-		}
-		stopping = stopping || ctx.Err() != nil
-		nextPTS, nextKey := src.Peek()
-		final := stopping || nextKey || !start.Add(nextPTS).Before(until)
-		lastPTS = base + f.PTS.Milliseconds()
-		r.mu.Lock()
-		r.res.Ledger.Produced = seq + 1
-		r.mu.Unlock()
-		var err error
-		if index, err = r.emit(ctx, w, f, lastPTS, seq, index, final); err != nil {
-			r.captureFailed(err)
-			return
-		}
-		if stopping {
-			return
-		}
+	if !fm.take(fm.ctx.Err() != nil) {
+		fm.finish()
+		return
 	}
+	fm.timer.Reset(fm.due().Sub(fm.r.c.cfg.Clock()))
+}
+
+// stop ends real-time filming when ctx ends: the waiting frame goes out
+// now, as the last.
+func (fm *filming) stop() {
+	fm.mu.Lock()
+	defer fm.mu.Unlock()
+	if fm.finished {
+		return
+	}
+	fm.timer.Stop()
+	fm.take(true)
+	fm.finish()
+}
+
+// loop films an Offline camera: every frame at once, as the buffer allows.
+func (fm *filming) loop() {
+	fm.mu.Lock()
+	defer fm.mu.Unlock()
+	for fm.take(fm.ctx.Err() != nil) {
+	}
+	fm.finish()
+}
+
+// finish marks capture as ended. fm.mu must be held (or filming never
+// started).
+func (fm *filming) finish() {
+	if fm.finished {
+		return
+	}
+	fm.finished = true
+	if fm.unwatch != nil {
+		fm.unwatch()
+	}
+	r := fm.r
+	r.mu.Lock()
+	r.res.Ledger.End = time.UnixMilli(fm.lastPTS + 1)
+	r.done = true
+	r.mu.Unlock()
+	notify(r.changed)
+	close(fm.done)
 }
 
 // Upper bounds of what the MKV writer puts before a cluster's blocks and

@@ -19,10 +19,10 @@ import (
 )
 
 // Buffer sizes of one PutMedia connection: small, because a simulated
-// fleet holds thousands of them. ACK lines are about 200 bytes.
+// fleet holds thousands of them. ACK lines are about 200 bytes; the PIC
+// reads them in blocks of at most 1 KiB.
 const (
-	ackReadBuffer = 2 << 10
-	bodyBuffer    = 4 << 10
+	ackReadBuffer = 1 << 10
 	// connectTimeout is the PIC's connect timeout (kvs-protocol.md §1.1).
 	connectTimeout = 5 * time.Second
 )
@@ -34,11 +34,10 @@ const (
 // from one goroutine while another calls NextAck.
 type PutMedia struct {
 	conn net.Conn
-	bw   *bufio.Writer
 	resp *http.Response
 	acks *bufio.Reader
 
-	mu     sync.Mutex // guards bw and closed against Close from another goroutine
+	mu     sync.Mutex // serialises writes, and guards closed against Close from another goroutine
 	closed bool
 	werr   error
 }
@@ -60,7 +59,7 @@ func StartPutMedia(ctx context.Context, hc *http.Client, dataEndpoint string, o 
 	if err != nil {
 		return nil, err
 	}
-	pm := &PutMedia{conn: conn, bw: bufio.NewWriterSize(conn, bodyBuffer)}
+	pm := &PutMedia{conn: conn}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	if err := pm.writeHead(u, o); err != nil {
@@ -147,16 +146,21 @@ func (p *PutMedia) writeHead(u *url.URL, o PutMediaOptions) error {
 	for k, v := range o.Header {
 		h[k] = v
 	}
-	fmt.Fprintf(p.bw, "POST %s HTTP/1.1\r\nHost: %s\r\nTransfer-Encoding: chunked\r\n", u.RequestURI(), u.Host)
-	if err := h.Write(p.bw); err != nil {
+	var head bytes.Buffer
+	fmt.Fprintf(&head, "POST %s HTTP/1.1\r\nHost: %s\r\nTransfer-Encoding: chunked\r\n", u.RequestURI(), u.Host)
+	if err := h.Write(&head); err != nil {
 		return err
 	}
-	p.bw.WriteString("\r\n")
-	if err := p.bw.Flush(); err != nil {
+	head.WriteString("\r\n")
+	if _, err := p.conn.Write(head.Bytes()); err != nil {
 		return fmt.Errorf("putMedia: sending the request head: %w", err)
 	}
 	return nil
 }
+
+// chunkPool holds the scratch buffers chunks are framed in, so a
+// connection keeps no write buffer of its own between writes.
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
 // errClosed is returned by writes after Close.
 var errClosed = errors.New("putMedia: connection closed")
@@ -172,13 +176,15 @@ func (p *PutMedia) Write(b []byte) (int, error) {
 	if err := p.usable(); err != nil {
 		return 0, err
 	}
-	var head [18]byte
-	chunkHead := strconv.AppendUint(head[:0], uint64(len(b)), 16)
-	chunkHead = append(chunkHead, '\r', '\n')
-	p.bw.Write(chunkHead)
-	p.bw.Write(b)
-	p.bw.WriteString("\r\n")
-	if err := p.bw.Flush(); err != nil {
+	// One write per chunk: one TLS record for a frame that fits one.
+	buf := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(buf)
+	c := strconv.AppendUint((*buf)[:0], uint64(len(b)), 16)
+	c = append(c, '\r', '\n')
+	c = append(c, b...)
+	c = append(c, '\r', '\n')
+	*buf = c
+	if _, err := p.conn.Write(c); err != nil {
 		p.werr = err
 		return 0, err
 	}
@@ -206,8 +212,7 @@ func (p *PutMedia) CloseWrite() error {
 	if err := p.usable(); err != nil {
 		return err
 	}
-	p.bw.WriteString("0\r\n\r\n")
-	if err := p.bw.Flush(); err != nil {
+	if _, err := p.conn.Write([]byte("0\r\n\r\n")); err != nil {
 		p.werr = err
 		return err
 	}
