@@ -29,6 +29,7 @@ func newFleetCommand() *cobra.Command {
 		cfg                        fleet.Config
 		mix, profiles, jsonFile    string
 		plaintext, mlkem           bool
+		resolution                 string
 		targetURL, caFile, dataDir string
 	)
 	cmd := &cobra.Command{
@@ -96,6 +97,9 @@ partial summary is still printed).`,
 				return fmt.Errorf("%w: %w", errUsage, err)
 			}
 			cfg.Mix, cfg.Profiles, cfg.Plaintext = m, p, plaintext
+			if _, err := fmt.Sscanf(resolution, "%dx%d", &cfg.Synthetic.Width, &cfg.Synthetic.Height); err != nil {
+				return fmt.Errorf("%w: --resolution %q: want WIDTHxHEIGHT, e.g. 640x360", errUsage, resolution)
+			}
 			if mlkem {
 				cfg.KEM = e2ee.KEMMLKEM768X25519
 			}
@@ -168,6 +172,7 @@ partial summary is still printed).`,
 	f.IntVar(&cfg.Synthetic.BitrateBps, "bitrate", fleet.DefaultBitrateBps, "synthetic cameras' average bitrate, bit/s")
 	f.IntVar(&cfg.Synthetic.FPS, "fps", fleet.DefaultFPS, "synthetic cameras' frame rate")
 	f.DurationVar(&cfg.Synthetic.GOP, "gop", fleet.DefaultGOP, "synthetic cameras' key-frame interval (one fragment per GOP, at most 10s)")
+	f.StringVar(&resolution, "resolution", fmt.Sprintf("%dx%d", fleet.DefaultWidth, fleet.DefaultHeight), "synthetic cameras' picture size; low bitrates need small pictures")
 	f.DurationVar(&cfg.Ramp, "ramp", 0, "spread camera starts over this long (default min(duration/10, 5s))")
 	f.DurationVar(&cfg.RampDown, "ramp-down", 0, "spread camera stops over this long after --duration")
 	f.Int64Var(&cfg.Seed, "seed", 1, "seed for the camera mix, synthetic media and fault schedules: same seed, same run")
