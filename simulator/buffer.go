@@ -28,7 +28,7 @@ type fragment struct {
 	firstByte time.Time
 }
 
-// run is the state one Camera.Run shares between its capture goroutine,
+// run is the state one Camera.Run shares between its capture (timer or loop),
 // its uploader and the ACK readers of its sessions.
 type run struct {
 	c   *Camera
