@@ -45,9 +45,9 @@ GetDataEndpoint (cached 40 min), then PutMedia with one Matroska cluster per
 GOP, absolute timecodes, paced in real time. It keeps a 120 s buffer that
 PERSISTED ACKs trim; when a connection fails it reconnects with exponential
 backoff and full jitter and resends from the fragment after the last
-RECEIVED ACK (or replays 60 s when the host looked dead); no BUFFERING ACK
-for 5 s of sent media resets the connection; connections rotate before the
-45-minute limit. Every frame is sealed with AES-256-GCM under an epoch key
+RECEIVED ACK (or replays 60 s when the host looked dead); a fragment left
+without a BUFFERING ACK for 5 s resets the connection; connections rotate
+before the 45-minute limit. Every frame is sealed with AES-256-GCM under an epoch key
 wrapped (HPKE) for the run's consumer, whose private key never leaves this
 process (--plaintext turns that off). Camera kinds (--mix):
   clip       loops a real 640x360 15 fps H.264 clip (about 130 kbit/s)
@@ -80,7 +80,7 @@ the harness itself failed; 2 for bad flags; 130 when interrupted (the
 partial summary is still printed).`,
 		Example: `  camstorm fleet                                        # 100 mixed cameras for a minute
   camstorm fleet --cameras 200 --duration 60s --profile lte-good,3g,flaky-reset --seed 7
-  camstorm fleet --mix synthetic=1 --bitrate 128000 --fps 15 --gop 1s --json report.json
+  camstorm fleet --mix synthetic=1 --bitrate 128000 --resolution 320x240 --gop 1s --json report.json
   camstorm fleet --target https://127.0.0.1:8443 --ca ./stackdata/pki/ca.pem`,
 		Args: usageArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
