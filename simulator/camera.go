@@ -261,7 +261,6 @@ const (
 	KindConnection   = "connection"
 	KindCanceled     = "canceled"
 	KindNotPersisted = "fragments not PERSISTED"
-	KindStreamReset  = "stream reset"
 )
 
 // Failure is what kept a camera from delivering: the last thing that went

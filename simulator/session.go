@@ -18,7 +18,6 @@ import (
 type session struct {
 	u        *uploader
 	pm       *kvsclient.PutMedia
-	opened   time.Time
 	rotateAt time.Time
 	firstID  uint64 // first fragment this session sends
 	// endID is one past the last fragment it sent in full (r.mu guards it):
@@ -43,8 +42,8 @@ type outcome struct {
 	invalidateEndpoint bool // go back to DescribeStream/GetDataEndpoint
 }
 
-func newSession(u *uploader, pm *kvsclient.PutMedia, opened, rotateAt time.Time) *session {
-	s := &session{u: u, pm: pm, opened: opened, rotateAt: rotateAt, firstID: u.next, endID: u.next, readerDone: make(chan struct{})}
+func newSession(u *uploader, pm *kvsclient.PutMedia, rotateAt time.Time) *session {
+	s := &session{u: u, pm: pm, rotateAt: rotateAt, firstID: u.next, endID: u.next, readerDone: make(chan struct{})}
 	go s.readAcks()
 	return s
 }

@@ -135,7 +135,7 @@ func (u *uploader) connect(ctx context.Context) (*session, error) {
 		// randomizeAuthInfoExpiration: up to 10 % early, at most 3 min.
 		period -= time.Duration(c.rng.Int64N(int64(min(period/10, rotationJitterMax))))
 	}
-	return newSession(u, pm, now, now.Add(period)), nil
+	return newSession(u, pm, now.Add(period)), nil
 }
 
 // rollback chooses where the next session starts (§4.4): after the newest
