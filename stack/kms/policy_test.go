@@ -1,0 +1,44 @@
+package kms
+
+import "testing"
+
+func TestPolicyEvaluation(t *testing.T) {
+	const account = "123456789012"
+	doc := `{"Version":"2012-10-17","Statement":[
+	 {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kms:*","Resource":"*"},
+	 {"Effect":"Deny","Principal":{"AWS":"AKIDA"},"Action":"kms:Decrypt","Resource":"*"},
+	 {"Effect":"Deny","Principal":"*","Action":"kms:ScheduleKey?eletion","Resource":"*"}]}`
+	p, err := parsePolicy(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		principal, action string
+		want              bool
+	}{
+		{"AKIDA", "kms:Decrypt", false},
+		{"AKIDA", "kms:decrypt", false},
+		{"AKIDA", "kms:Encrypt", true},
+		{"AKIDB", "kms:Decrypt", true},
+		{anonymousPrincipal, "kms:Decrypt", true},
+		{"AKIDB", "kms:ScheduleKeyDeletion", false},
+	} {
+		if got := p.allows(account, tc.principal, tc.action); got != tc.want {
+			t.Errorf("allows(%s, %s) = %v, want %v", tc.principal, tc.action, got, tc.want)
+		}
+	}
+	only, err := parsePolicy(`{"Statement":{"Effect":"Allow","Principal":{"AWS":["AKIDC"]},"Action":["kms:Encrypt","kms:Describe*"]}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !only.allows(account, "AKIDC", "kms:DescribeKey") || only.allows(account, "AKIDC", "kms:Decrypt") || only.allows(account, "AKIDD", "kms:Encrypt") {
+		t.Error("an Allow must name the principal and the action; anything else is denied")
+	}
+	for _, bad := range []string{``, `{}`, `{"Statement":[]}`, `{"Statement":[{"Effect":"Maybe","Principal":"*","Action":"kms:*"}]}`,
+		`{"Statement":[{"Effect":"Allow","Action":"kms:*"}]}`, `{"Statement":[{"Effect":"Allow","Principal":"someone","Action":"kms:*"}]}`,
+		`{"Statement":[{"Effect":"Allow","Principal":"*"}]}`, `{"Statement":[{"Effect":"Allow","Principal":"*","Action":7}]}`} {
+		if _, err := parsePolicy(bad); err == nil {
+			t.Errorf("parsePolicy(%s) accepted a malformed policy", bad)
+		}
+	}
+}
