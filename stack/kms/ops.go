@@ -26,6 +26,13 @@ const (
 	symmetricDefault    = "SYMMETRIC_DEFAULT"
 )
 
+// maxKeys and maxAliases bound memory and the state file (AWS's default
+// quota is 100,000 keys per Region); variables so a test can lower them.
+var (
+	maxKeys    = 100_000
+	maxAliases = 100_000
+)
+
 var operations = map[string]func(*Server, *call) (any, error){
 	"CreateKey":                       (*Server).createKey,
 	"DescribeKey":                     (*Server).describeKey,
@@ -243,6 +250,9 @@ func (s *Server) createKey(c *call) (any, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.keys) >= maxKeys {
+		return nil, errorf("LimitExceededException", http.StatusBadRequest, "this KMS holds at most %d keys", maxKeys)
+	}
 	k, err := s.newKeyLocked(in.Description, in.Policy, in.Tags, keyManagerCustomer)
 	if err != nil {
 		return nil, err
@@ -392,6 +402,9 @@ func (s *Server) createAlias(c *call) (any, error) {
 	}
 	if err := customerManaged(k, "CreateAlias"); err != nil {
 		return nil, err
+	}
+	if len(s.aliases) >= maxAliases {
+		return nil, errorf("LimitExceededException", http.StatusBadRequest, "this KMS holds at most %d aliases", maxAliases)
 	}
 	if _, ok := s.aliases[in.AliasName]; ok {
 		return nil, errorf("AlreadyExistsException", http.StatusBadRequest, "alias %s already exists", s.aliasARN(in.AliasName))

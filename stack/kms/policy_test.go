@@ -42,3 +42,32 @@ func TestPolicyEvaluation(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyAndAliasCountsAreBounded(t *testing.T) {
+	defer func(k, a int) { maxKeys, maxAliases = k, a }(maxKeys, maxAliases)
+	maxKeys, maxAliases = 3, 2 // the managed key and its alias already count
+	s, err := New(Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &call{op: "CreateKey", principal: "AKID", body: []byte(`{}`)}
+	var ids []string
+	for range 2 {
+		out, err := s.createKey(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, out.(map[string]any)["KeyMetadata"].(keyMetadata).KeyId)
+	}
+	if _, err := s.createKey(c); err == nil || err.(*apiError).Type != "LimitExceededException" {
+		t.Fatalf("CreateKey beyond the limit = %v", err)
+	}
+	alias := &call{op: "CreateAlias", principal: "AKID", body: []byte(`{"AliasName":"alias/one","TargetKeyId":"` + ids[0] + `"}`)}
+	if _, err := s.createAlias(alias); err != nil {
+		t.Fatal(err)
+	}
+	alias.body = []byte(`{"AliasName":"alias/two","TargetKeyId":"` + ids[0] + `"}`)
+	if _, err := s.createAlias(alias); err == nil || err.(*apiError).Type != "LimitExceededException" {
+		t.Fatalf("CreateAlias beyond the limit = %v", err)
+	}
+}
