@@ -59,7 +59,10 @@ type Config struct {
 	Account string
 	// Clock returns the current time; it drives automatic rotation and deletion.
 	Clock func() time.Time
-	// Rand supplies key material, nonces, key ids and request ids.
+	// Rand supplies key material, nonces, key ids and request ids; nil means
+	// crypto/rand. A seeded reader makes a single run reproducible, but must
+	// not be replayed against an existing DataDir: it would repeat GCM nonces
+	// under the root key and key ids.
 	Rand io.Reader
 	// Logf receives one audit line per request; nil discards them.
 	Logf func(format string, args ...any)

@@ -71,3 +71,28 @@ func TestKeyAndAliasCountsAreBounded(t *testing.T) {
 		t.Fatalf("CreateAlias beyond the limit = %v", err)
 	}
 }
+
+func TestReplayedRandDoesNotOverwriteKeys(t *testing.T) {
+	dir := t.TempDir()
+	seeded := func() *zeroReader { return &zeroReader{} }
+	s, err := New(Config{DataDir: dir, Rand: seeded()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = New(Config{DataDir: dir, Rand: seeded()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.createKey(&call{op: "CreateKey", principal: "AKID"}); err == nil {
+		t.Fatal("a replayed Rand must not produce the managed key's id again silently")
+	}
+}
+
+// zeroReader is the most predictable Rand there is.
+type zeroReader struct{}
+
+func (*zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}

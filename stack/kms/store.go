@@ -229,6 +229,9 @@ func (s *Server) newKeyLocked(description, policy string, tags []tag, manager st
 	if err != nil {
 		return nil, err
 	}
+	if _, dup := s.keys[id]; dup {
+		return nil, fmt.Errorf("kms: Config.Rand produced key id %s twice (a seeded Rand reused across restarts?)", id)
+	}
 	raw, _ := parseUUID(id)
 	if policy == "" {
 		policy = defaultPolicy(s.cfg.Account)
