@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	kv "github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 	kvtypes "github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
 	"github.com/camstorm/camstorm/stack"
 	"github.com/stretchr/testify/require"
@@ -241,4 +243,32 @@ func TestPlainHTTPIsRefused(t *testing.T) {
 			require.Contains(t, string(b), "HTTPS")
 		}
 	}
+}
+
+// TestKMSWithAWSSDK: the stack serves its reference KMS on its own TLS
+// listener; the AWS SDK's KMS client reaches it with only the endpoint and
+// the CA changed, finds the managed key behind alias/aws/kinesisvideo, and
+// keeps it (and what it encrypted) across a restart.
+func TestKMSWithAWSSDK(t *testing.T) {
+	dir := t.TempDir()
+	st := startStack(t, dir)
+	require.True(t, strings.HasPrefix(st.KMSURL, "https://127.0.0.1:"), st.KMSURL)
+	client := func(st *stack.Stack) *kms.Client {
+		cfg := aws.Config{Region: st.Region, HTTPClient: st.HTTPClient(),
+			Credentials: credentials.NewStaticCredentialsProvider("AKIDCAMSTORMTEST", "secret", "")}
+		return kms.NewFromConfig(cfg, func(o *kms.Options) { o.BaseEndpoint = aws.String(st.KMSURL) })
+	}
+	ctx := context.Background()
+	dk, err := client(st).GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String("alias/aws/kinesisvideo"),
+		KeySpec: kmstypes.DataKeySpecAes256, EncryptionContext: map[string]string{"aws:kinesisvideo:arn": "arn:test"}})
+	require.NoError(t, err)
+	require.Len(t, dk.Plaintext, 32)
+	require.NoError(t, st.Close(ctx))
+
+	st2 := startStack(t, dir)
+	out, err := client(st2).Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: dk.CiphertextBlob,
+		EncryptionContext: map[string]string{"aws:kinesisvideo:arn": "arn:test"}})
+	require.NoError(t, err, "a data key wrapped before the restart unwraps after it")
+	require.Equal(t, dk.Plaintext, out.Plaintext)
+	require.Equal(t, aws.ToString(dk.KeyId), aws.ToString(out.KeyId))
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/camstorm/camstorm/stack/ingest"
+	"github.com/camstorm/camstorm/stack/kms"
 	"github.com/camstorm/camstorm/stack/pki"
 )
 
@@ -26,11 +27,11 @@ type Options struct {
 	// DataDir holds the CA, certificates and stored fragments. Empty means a
 	// fresh temporary directory that Close removes.
 	DataDir string
-	// ControlAddr, DataAddr and MetricsAddr are listen addresses; default
-	// 127.0.0.1:0 each (a free port). Control and data plane are served over
-	// TLS on separate listeners, as KVS serves them from separate hosts;
-	// metrics are plain HTTP.
-	ControlAddr, DataAddr, MetricsAddr string
+	// ControlAddr, DataAddr, KMSAddr and MetricsAddr are listen addresses;
+	// default 127.0.0.1:0 each (a free port). Control plane, data plane and
+	// KMS are served over TLS on separate listeners, as AWS serves them
+	// from separate hosts; metrics are plain HTTP.
+	ControlAddr, DataAddr, KMSAddr, MetricsAddr string
 	// Ingest carries ingest settings (timeouts, limits, clock, logger);
 	// DataDir and DataEndpoint are filled in by the stack.
 	Ingest ingest.Config
@@ -43,16 +44,20 @@ type Options struct {
 type Endpoints struct {
 	ControlPlaneURL string `json:"control_plane_url"`
 	DataPlaneURL    string `json:"data_plane_url"`
-	MetricsURL      string `json:"metrics_url"`
-	CACertFile      string `json:"ca_cert_file"`
-	Region          string `json:"region"`
-	DataDir         string `json:"data_dir"`
+	// KMSURL is the reference KMS (AWS KMS JSON 1.1): point an AWS SDK or
+	// the AWS CLI (--endpoint-url) at it.
+	KMSURL     string `json:"kms_url"`
+	MetricsURL string `json:"metrics_url"`
+	CACertFile string `json:"ca_cert_file"`
+	Region     string `json:"region"`
+	DataDir    string `json:"data_dir"`
 }
 
 // Stack is a running embedded stack.
 type Stack struct {
 	Endpoints
 	ingest  *ingest.Server
+	kms     *kms.Server
 	ca      *pki.CA
 	servers []*http.Server
 	tempDir string
@@ -64,7 +69,7 @@ type Stack struct {
 // StartEmbedded starts the stack in this process and returns once every
 // listener accepts connections.
 func StartEmbedded(ctx context.Context, o Options) (*Stack, error) {
-	s := &Stack{errs: make(chan error, 3), logf: o.Ingest.Logf}
+	s := &Stack{errs: make(chan error, 4), logf: o.Ingest.Logf}
 	if s.logf == nil {
 		s.logf = func(string, ...any) {}
 	}
@@ -100,33 +105,32 @@ func StartEmbedded(ctx context.Context, o Options) (*Stack, error) {
 		}
 		return ln, nil
 	}
-	ctlLn, err := listen(o.ControlAddr)
-	if err != nil {
-		return nil, err
+	// Every listener is closed if the stack does not start.
+	var listeners []net.Listener
+	defer func() {
+		if !ok {
+			for _, ln := range listeners {
+				ln.Close()
+			}
+		}
+	}()
+	for _, addr := range []string{o.ControlAddr, o.DataAddr, o.KMSAddr, o.MetricsAddr} {
+		ln, err := listen(addr)
+		if err != nil {
+			return nil, err
+		}
+		listeners = append(listeners, ln)
 	}
-	dataLn, err := listen(o.DataAddr)
-	if err != nil {
-		ctlLn.Close()
-		return nil, err
-	}
-	metLn, err := listen(o.MetricsAddr)
-	if err != nil {
-		ctlLn.Close()
-		dataLn.Close()
-		return nil, err
-	}
+	ctlLn, dataLn, kmsLn, metLn := listeners[0], listeners[1], listeners[2], listeners[3]
 
 	hosts := append([]string{"127.0.0.1", "localhost", "::1"}, o.Hosts...)
-	for _, ln := range []net.Listener{ctlLn, dataLn} {
+	for _, ln := range []net.Listener{ctlLn, dataLn, kmsLn} {
 		if h, _, _ := net.SplitHostPort(ln.Addr().String()); h != "" && !containsHost(hosts, h) && !net.ParseIP(h).IsUnspecified() {
 			hosts = append(hosts, h)
 		}
 	}
 	cert, err := s.ca.ServerCertificate(hosts)
 	if err != nil {
-		ctlLn.Close()
-		dataLn.Close()
-		metLn.Close()
 		return nil, fmt.Errorf("stack: %w", err)
 	}
 	tlsCfg := pki.ServerTLS(cert)
@@ -135,14 +139,15 @@ func StartEmbedded(ctx context.Context, o Options) (*Stack, error) {
 	ic.DataDir = o.DataDir
 	ic.DataEndpoint = "https://" + dialable(dataLn.Addr())
 	if s.ingest, err = ingest.New(ic); err != nil {
-		ctlLn.Close()
-		dataLn.Close()
-		metLn.Close()
 		return nil, err
+	}
+	if s.kms, err = kms.New(kms.Config{DataDir: filepath.Join(o.DataDir, "kms"), Region: regionOr(ic.Region), Logf: s.logf}); err != nil {
+		return nil, fmt.Errorf("stack: %w", err)
 	}
 	s.Endpoints = Endpoints{
 		ControlPlaneURL: "https://" + dialable(ctlLn.Addr()),
 		DataPlaneURL:    ic.DataEndpoint,
+		KMSURL:          "https://" + dialable(kmsLn.Addr()),
 		MetricsURL:      "http://" + dialable(metLn.Addr()) + "/metrics",
 		CACertFile:      s.ca.CACertPath(),
 		Region:          regionOr(ic.Region),
@@ -150,6 +155,7 @@ func StartEmbedded(ctx context.Context, o Options) (*Stack, error) {
 	}
 	s.serve(tls.NewListener(ctlLn, tlsCfg), s.ingest.ControlHandler())
 	s.serve(tls.NewListener(dataLn, tlsCfg), s.ingest.DataHandler())
+	s.serve(tls.NewListener(kmsLn, tlsCfg), s.kms.Handler())
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", s.ingest.MetricsHandler())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
@@ -205,6 +211,9 @@ func (s *Stack) Close(ctx context.Context) error {
 			if e := srv.Shutdown(ctx); e != nil {
 				_ = srv.Close()
 			}
+		}
+		if s.kms != nil {
+			err = errors.Join(err, s.kms.Close())
 		}
 		if s.tempDir != "" {
 			err = errors.Join(err, os.RemoveAll(s.tempDir))

@@ -25,6 +25,7 @@ func newStackCommand() *cobra.Command {
 func newStackUpCommand() *cobra.Command {
 	var (
 		dataDir, listen, dataListen, metricsListen string
+		kmsListen                                  string
 		idle, maxConn                              time.Duration
 		verbose                                    bool
 		cpuProfile                                 string
@@ -36,10 +37,14 @@ func newStackUpCommand() *cobra.Command {
 
 On startup exactly one JSON line goes to stdout, describing the endpoints:
   {"control_plane_url":"https://127.0.0.1:PORT","data_plane_url":"https://127.0.0.1:PORT",
-   "metrics_url":"http://127.0.0.1:PORT/metrics","ca_cert_file":"DIR/pki/ca.pem",...}
+   "kms_url":"https://127.0.0.1:PORT","metrics_url":"http://127.0.0.1:PORT/metrics",
+   "ca_cert_file":"DIR/pki/ca.pem",...}
 Logs go to stderr. Point any KVS client at control_plane_url (the AWS SDK: set
 BaseEndpoint; the KVS producer SDK samples: CONTROL_PLANE_URI) and trust
-ca_cert_file (AWS_KVS_CACERT_PATH for the producer SDK).
+ca_cert_file (AWS_KVS_CACERT_PATH for the producer SDK). kms_url is the reference
+KMS: the AWS CLI reaches it with
+  aws kms list-aliases --endpoint-url KMS_URL --ca-bundle CA_CERT_FILE --region us-east-1
+and an AWS SDK with its KMS client's BaseEndpoint set to it (any credentials).
 
 With --data, streams and PERSISTED fragments survive restarts (and kill -9);
 the CA is generated on first start and reused.`,
@@ -60,7 +65,7 @@ the CA is generated on first start and reused.`,
 				defer pprof.StopCPUProfile()
 			}
 			st, err := stack.StartEmbedded(cmd.Context(), stack.Options{
-				DataDir: dataDir, ControlAddr: listen, DataAddr: dataListen, MetricsAddr: metricsListen,
+				DataDir: dataDir, ControlAddr: listen, DataAddr: dataListen, KMSAddr: kmsListen, MetricsAddr: metricsListen,
 				Ingest: ingest.Config{
 					IdleTimeout:           idle,
 					MaxConnectionDuration: maxConn,
@@ -72,7 +77,7 @@ the CA is generated on first start and reused.`,
 			}
 			line, _ := json.Marshal(st.Endpoints)
 			fmt.Fprintln(cmd.OutOrStdout(), string(line))
-			log.Info("stack up; stop with Ctrl-C", "control_plane", st.ControlPlaneURL, "data_plane", st.DataPlaneURL,
+			log.Info("stack up; stop with Ctrl-C", "control_plane", st.ControlPlaneURL, "data_plane", st.DataPlaneURL, "kms", st.KMSURL,
 				"metrics", st.MetricsURL, "ca_cert_file", st.CACertFile, "data_dir", st.DataDir)
 			var runErr error
 			select {
@@ -94,6 +99,7 @@ the CA is generated on first start and reused.`,
 	f.StringVar(&dataDir, "data", "", "data directory (CA, streams, fragments); default a temporary directory removed on exit")
 	f.StringVar(&listen, "listen", "127.0.0.1:0", "control-plane listen address (TLS)")
 	f.StringVar(&dataListen, "data-listen", "127.0.0.1:0", "data-plane listen address (TLS): PutMedia, GetMedia, ListFragments")
+	f.StringVar(&kmsListen, "kms-listen", "127.0.0.1:0", "reference KMS listen address (TLS, AWS KMS JSON 1.1)")
 	f.StringVar(&metricsListen, "metrics-listen", "127.0.0.1:0", "Prometheus /metrics listen address (plain HTTP)")
 	f.DurationVar(&idle, "idle-timeout", 0, "close a PutMedia connection after this long without data (default 30s, as KVS)")
 	f.DurationVar(&maxConn, "max-connection-duration", 0, "end PutMedia connections older than this with ERROR 4003 (default 45m, as KVS)")
