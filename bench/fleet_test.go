@@ -83,3 +83,13 @@ func BenchmarkCameraMemory(b *testing.B) {
 		b.ReportMetric(res.GoalRatio, "goal-ratio")
 	}
 }
+
+// TestKMSMeasuresBoth: both sides of the KMS ratio count envelopes.
+func TestKMSMeasuresBoth(t *testing.T) {
+	res, err := KMS(context.Background(), KMSOptions{Workers: 2, Duration: 300 * time.Millisecond})
+	require.NoError(t, err)
+	require.Positive(t, res.SDKPerSec)
+	require.Positive(t, res.RawPerSec)
+	require.Positive(t, res.SDKLatency.GenerateDataKey)
+	require.InDelta(t, res.SDKPerSec/res.RawPerSec, res.Ratio, 1e-9)
+}
