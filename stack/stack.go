@@ -8,6 +8,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"log"
 	"net"
 	"net/http"
@@ -37,6 +40,10 @@ type Options struct {
 	Ingest ingest.Config
 	// Hosts are extra names or addresses the server certificate covers.
 	Hosts []string
+	// PlaintextAtRest stores fragments unencrypted (benchmarks compare);
+	// by default the ingest encrypts every fragment under a data key from
+	// the stack's KMS, as KVS always does.
+	PlaintextAtRest bool
 }
 
 // Endpoints describe a running stack to its clients; `camstorm stack up`
@@ -58,6 +65,7 @@ type Stack struct {
 	Endpoints
 	ingest  *ingest.Server
 	kms     *kms.Server
+	kmsHTTP *http.Client // the ingest's connections to its KMS
 	ca      *pki.CA
 	servers []*http.Server
 	tempDir string
@@ -138,16 +146,28 @@ func StartEmbedded(ctx context.Context, o Options) (*Stack, error) {
 	ic := o.Ingest
 	ic.DataDir = o.DataDir
 	ic.DataEndpoint = "https://" + dialable(dataLn.Addr())
+	ic.Region = regionOr(ic.Region)
+	if ic.Account == "" {
+		ic.Account = defaultAccount
+	}
+	if s.kms, err = kms.New(kms.Config{DataDir: filepath.Join(o.DataDir, "kms"), Region: ic.Region, Account: ic.Account, Logf: s.logf}); err != nil {
+		return nil, fmt.Errorf("stack: %w", err)
+	}
+	kmsURL := "https://" + dialable(kmsLn.Addr())
+	if !o.PlaintextAtRest && ic.KMS == nil {
+		// The ingest reaches its KMS through the AWS SDK, as it would AWS KMS.
+		s.kmsHTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: s.ca.ClientTLS(), MaxIdleConnsPerHost: 16}}
+		ic.KMS = awskms.New(awskms.Options{Region: ic.Region, HTTPClient: s.kmsHTTP,
+			Credentials: credentials.NewStaticCredentialsProvider("camstorm-ingest", "camstorm-ingest", "")},
+			func(o *awskms.Options) { o.BaseEndpoint = aws.String(kmsURL) })
+	}
 	if s.ingest, err = ingest.New(ic); err != nil {
 		return nil, err
-	}
-	if s.kms, err = kms.New(kms.Config{DataDir: filepath.Join(o.DataDir, "kms"), Region: regionOr(ic.Region), Logf: s.logf}); err != nil {
-		return nil, fmt.Errorf("stack: %w", err)
 	}
 	s.Endpoints = Endpoints{
 		ControlPlaneURL: "https://" + dialable(ctlLn.Addr()),
 		DataPlaneURL:    ic.DataEndpoint,
-		KMSURL:          "https://" + dialable(kmsLn.Addr()),
+		KMSURL:          kmsURL,
 		MetricsURL:      "http://" + dialable(metLn.Addr()) + "/metrics",
 		CACertFile:      s.ca.CACertPath(),
 		Region:          regionOr(ic.Region),
@@ -212,6 +232,9 @@ func (s *Stack) Close(ctx context.Context) error {
 				_ = srv.Close()
 			}
 		}
+		if s.kmsHTTP != nil {
+			s.kmsHTTP.CloseIdleConnections()
+		}
 		if s.kms != nil {
 			err = errors.Join(err, s.kms.Close())
 		}
@@ -240,6 +263,10 @@ func dialable(a net.Addr) string {
 	}
 	return net.JoinHostPort(host, port)
 }
+
+// defaultAccount is the account id in every ARN the stack makes, for the
+// ingest and its KMS alike.
+const defaultAccount = "123456789012"
 
 func regionOr(r string) string {
 	if r == "" {

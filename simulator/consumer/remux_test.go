@@ -17,8 +17,10 @@ import (
 	"github.com/camstorm/camstorm/internal/e2ee"
 	"github.com/camstorm/camstorm/internal/mkv"
 	"github.com/camstorm/camstorm/internal/tooltest"
+	"github.com/camstorm/camstorm/simulator"
 	"github.com/camstorm/camstorm/simulator/consumer"
 	"github.com/camstorm/camstorm/simulator/media"
+	"github.com/camstorm/camstorm/stack"
 )
 
 // remuxed is the part of a re-muxed file the test checks, read with an
@@ -103,10 +105,17 @@ func TestRemuxDecryptedClipPlays(t *testing.T) {
 }
 
 // TestVerifyCatchesTamperedStorage flips a byte of a sealed frame in the
-// stack's segment files; the read-back cannot pass.
+// stack's segment files; the read-back cannot pass. The stack stores
+// fragments unencrypted here, so the byte can be found and flipped: the
+// point is the consumer's own check, not the ingest's encryption at rest.
 func TestVerifyCatchesTamperedStorage(t *testing.T) {
 	dir := t.TempDir()
-	st, target := startStack(t, dir)
+	st, err := stack.StartEmbedded(context.Background(), stack.Options{DataDir: dir, PlaintextAtRest: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	hc := st.HTTPClient()
+	t.Cleanup(hc.CloseIdleConnections)
+	target := simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc}
 	key := consumerKey(t, 31)
 	cam, gops := e2eeCamera(t, target, "victim", key, 31)
 	frags := gops.fragments(3)

@@ -25,6 +25,10 @@ type KMS interface {
 
 var _ KMS = (*kms.Client)(nil)
 
+// errKMS marks failures of a KMS call, so callers can answer them with
+// the KMS error ids (kmsErrorID).
+var errKMS = errors.New("ingest: KMS")
+
 // StreamARNContext is the encryption-context key that binds a data key to
 // its stream, as KVS's own server-side encryption does.
 const StreamARNContext = "aws:kinesisvideo:arn"
@@ -61,8 +65,15 @@ type dataKeys struct {
 
 	mu        sync.Mutex
 	writing   map[string]*cachedKey // by stream ARN + "\x00" + KMS key id
-	unwrapped map[string][]byte     // by stream ARN + "\x00" + wrapped key
+	unwrapped map[string]unwrappedKey // by stream ARN + "\x00" + wrapped key
 	order     []string              // unwrapped keys, oldest first
+}
+
+// unwrappedKey is a plaintext data key kept for reading, and since when:
+// it is trusted for DataKeyMaxAge, so a disabled KMS key stops reads too.
+type unwrappedKey struct {
+	plain []byte
+	at    time.Time
 }
 
 type cachedKey struct {
@@ -73,7 +84,7 @@ type cachedKey struct {
 
 func newDataKeys(k KMS, now func() time.Time, maxAge time.Duration, maxUses int) *dataKeys {
 	return &dataKeys{kms: k, now: now, maxAge: maxAge, maxUses: maxUses,
-		writing: map[string]*cachedKey{}, unwrapped: map[string][]byte{}}
+		writing: map[string]*cachedKey{}, unwrapped: map[string]unwrappedKey{}}
 }
 
 // forWriting returns the data key for the next fragment of streamARN,
@@ -94,7 +105,7 @@ func (d *dataKeys) forWriting(ctx context.Context, streamARN, kmsKeyID string) (
 		EncryptionContext: map[string]string{StreamARNContext: streamARN},
 	})
 	if err != nil {
-		return DataKey{}, fmt.Errorf("GenerateDataKey for %s: %w", streamARN, err)
+		return DataKey{}, fmt.Errorf("%w: GenerateDataKey for %s: %w", errKMS, streamARN, err)
 	}
 	if len(out.Plaintext) != 32 || len(out.CiphertextBlob) == 0 {
 		return DataKey{}, fmt.Errorf("GenerateDataKey for %s returned a %d-byte key and a %d-byte blob", streamARN, len(out.Plaintext), len(out.CiphertextBlob))
@@ -102,43 +113,45 @@ func (d *dataKeys) forWriting(ctx context.Context, streamARN, kmsKeyID string) (
 	k := DataKey{Plaintext: out.Plaintext, Wrapped: out.CiphertextBlob, KMSKeyID: aws.ToString(out.KeyId)}
 	d.mu.Lock()
 	d.writing[id] = &cachedKey{key: k, created: now, uses: 1}
-	d.remember(streamARN, k.Wrapped, k.Plaintext)
+	d.remember(streamARN, k.Wrapped, k.Plaintext, now)
 	d.mu.Unlock()
 	return k, nil
 }
 
 // forReading unwraps a stored data key of streamARN.
 func (d *dataKeys) forReading(ctx context.Context, streamARN string, wrapped []byte) ([]byte, error) {
+	now := d.now()
 	d.mu.Lock()
 	// Keyed by stream too: a key unwrapped for one stream's context is not
 	// handed out for another's without asking KMS.
-	if p, ok := d.unwrapped[streamARN+"\x00"+string(wrapped)]; ok {
+	if k, ok := d.unwrapped[streamARN+"\x00"+string(wrapped)]; ok && now.Sub(k.at) < d.maxAge {
 		d.mu.Unlock()
-		return p, nil
+		return k.plain, nil
 	}
 	d.mu.Unlock()
 	out, err := d.kms.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: wrapped,
 		EncryptionContext: map[string]string{StreamARNContext: streamARN}})
 	if err != nil {
-		return nil, fmt.Errorf("unwrapping a data key of %s: %w", streamARN, err)
+		return nil, fmt.Errorf("%w: unwrapping a data key of %s: %w", errKMS, streamARN, err)
 	}
 	if len(out.Plaintext) != 32 {
 		return nil, fmt.Errorf("unwrapping a data key of %s gave %d bytes", streamARN, len(out.Plaintext))
 	}
 	d.mu.Lock()
-	d.remember(streamARN, wrapped, out.Plaintext)
+	d.remember(streamARN, wrapped, out.Plaintext, now)
 	d.mu.Unlock()
 	return out.Plaintext, nil
 }
 
 // remember keeps an unwrapped key of a stream, forgetting the oldest beyond
 // the bound. d.mu must be held.
-func (d *dataKeys) remember(streamARN string, wrapped, plain []byte) {
+func (d *dataKeys) remember(streamARN string, wrapped, plain []byte, at time.Time) {
 	w := streamARN + "\x00" + string(wrapped)
 	if _, ok := d.unwrapped[w]; ok {
+		d.unwrapped[w] = unwrappedKey{plain, at} // renewed by KMS
 		return
 	}
-	d.unwrapped[w] = plain
+	d.unwrapped[w] = unwrappedKey{plain, at}
 	d.order = append(d.order, w)
 	if len(d.order) > unwrappedKeysKept {
 		delete(d.unwrapped, d.order[0])

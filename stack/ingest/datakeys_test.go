@@ -124,7 +124,7 @@ func TestKMSErrorIDs(t *testing.T) {
 func TestUnwrappedKeysAreBounded(t *testing.T) {
 	d := newDataKeys(nil, time.Now, time.Minute, 10)
 	for i := range unwrappedKeysKept + 10 {
-		d.remember("s", []byte{byte(i), byte(i >> 8)}, make([]byte, 32))
+		d.remember("s", []byte{byte(i), byte(i >> 8)}, make([]byte, 32), time.Now())
 	}
 	require.Len(t, d.unwrapped, unwrappedKeysKept)
 	require.Len(t, d.order, unwrappedKeysKept)

@@ -155,6 +155,9 @@ func (s *Server) getMediaForFragmentList(w http.ResponseWriter, r *http.Request)
 		}
 	}
 	cw, ok := s.startMediaResponse(w)
+	if ok {
+		cw.keys, cw.streamARN = s.keys, st.record().ARN
+	}
 	if !ok {
 		return
 	}
@@ -184,7 +187,7 @@ func (s *Server) getMediaForFragmentList(w http.ResponseWriter, r *http.Request)
 			err = cw.writeError(num, chunkErrFragmentNotFound)
 		default:
 			s.cfg.Logf("ingest: GetMediaForFragmentList %s: fragment %s: %v", name, num, err)
-			err = cw.writeError(num, chunkErrInternal)
+			err = cw.writeError(num, chunkErrorFor(err))
 		}
 		if err != nil {
 			return

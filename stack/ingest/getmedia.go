@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -140,6 +141,9 @@ func (s *Server) getMedia(w http.ResponseWriter, r *http.Request) {
 	defer s.removeReader(name, mr)
 
 	cw, ok := s.startMediaResponse(w)
+	if ok {
+		cw.keys, cw.streamARN = s.keys, st.record().ARN
+	}
 	if !ok {
 		return
 	}
@@ -163,7 +167,7 @@ func (s *Server) getMedia(w http.ResponseWriter, r *http.Request) {
 			return false
 		}
 		s.cfg.Logf("ingest: GetMedia %s: fragment %s: %v", name, info.Number, err)
-		_ = cw.writeError(info.Number, chunkErrInternal)
+		_ = cw.writeError(info.Number, chunkErrorFor(err))
 		return false
 	}
 	cursor := pos.after
@@ -218,6 +222,10 @@ type chunkWriter struct {
 
 	payload, head, tail []byte
 	tagScratch          []mkv.SimpleTag
+
+	// keys and streamARN open fragments encrypted at rest.
+	keys      *dataKeys
+	streamARN string
 }
 
 // startMediaResponse sends the 200 of GetMedia or GetMediaForFragmentList.
@@ -272,7 +280,21 @@ func (c *chunkWriter) writeFragment(info fragstore.Info, behindMs int64, withTok
 	if c.payload, err = c.store.ReadAppend(c.payload[:0], info); err != nil {
 		return err
 	}
-	p, err := decodePayload(c.payload)
+	payload := c.payload
+	if isSealed(payload) {
+		if c.keys == nil {
+			return fmt.Errorf("%w: fragment %s is encrypted at rest and this ingest has no KMS", errBadPayload, info.Number)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), kmsCallTimeout)
+		payload, err = openPayload(ctx, payload, c.streamARN, info.Number, func(ctx context.Context, wrapped []byte) ([]byte, error) {
+			return c.keys.forReading(ctx, c.streamARN, wrapped)
+		})
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	p, err := decodePayload(payload)
 	if err != nil {
 		return err
 	}
@@ -282,6 +304,15 @@ func (c *chunkWriter) writeFragment(info fragstore.Info, behindMs int64, withTok
 	}
 	c.tail, c.tagScratch = appendChunkTail(c.tail[:0], c.tagScratch, p.tags, behindMs, info.Number)
 	return c.write(c.head, p.cluster, c.tail)
+}
+
+// chunkErrorFor is the error chunk id for a fragment that failed to be
+// served: the KMS ids (4500–4506) when KMS refused its data key.
+func chunkErrorFor(err error) int {
+	if errors.Is(err, errKMS) {
+		return int(kmsErrorID(err))
+	}
+	return chunkErrInternal
 }
 
 // writeError writes an error chunk for a fragment that cannot be served.

@@ -297,6 +297,22 @@ func errorAckFor(id kvsapi.ErrorID, f *inboundFragment) *kvsapi.Ack {
 	return ack
 }
 
+// seal encrypts a fragment's payload for storage under the stream's
+// current data key (encryption at rest).
+func (ps *putSession) seal(keys *dataKeys, f *inboundFragment, parts [][]byte) ([]byte, error) {
+	rec := ps.st.record()
+	ctx, cancel := context.WithTimeout(context.Background(), kmsCallTimeout)
+	defer cancel()
+	key, err := keys.forWriting(ctx, rec.ARN, rec.KmsKeyID)
+	if err != nil {
+		return nil, err
+	}
+	return sealPayload(key, rec.ARN, f.number, parts)
+}
+
+// kmsCallTimeout bounds one KMS call of the ingest.
+const kmsCallTimeout = 10 * time.Second
+
 // persist appends complete fragments in order and acknowledges each once it is
 // durable. After a failure it drops the rest.
 func (ps *putSession) persist() {
@@ -322,7 +338,20 @@ func (ps *putSession) persist() {
 			outcomes.WithLabelValues("duplicate").Inc()
 			continue
 		}
-		info, err := ps.s.store.Append(context.Background(), f.storeFragment(ps.name))
+		frag := f.storeFragment(ps.name)
+		if keys := ps.s.keys; keys != nil {
+			sealed, err := ps.seal(keys, f, frag.Parts)
+			if err != nil {
+				f.release()
+				failed = true
+				ps.s.cfg.Logf("ingest: %s: encrypting fragment %s: %v", ps.name, f.number, err)
+				ps.archivalErr = errorAckFor(kmsErrorID(err), f)
+				ps.stop(stopArchival)
+				continue
+			}
+			frag.Parts = [][]byte{sealed}
+		}
+		info, err := ps.s.store.Append(context.Background(), frag)
 		f.release()
 		if err != nil {
 			failed = true

@@ -43,6 +43,17 @@ type Config struct {
 	MaxGetMediaPerStream int
 	MaxJSONBody          int64 // control-plane and query request bodies; default 64 KiB
 
+	// KMS, if set, turns encryption at rest on: every fragment is stored
+	// sealed under a data key from GenerateDataKey with its stream's KMS
+	// key (atrest.go, datakeys.go). The AWS SDK's *kms.Client fits, against
+	// the reference KMS or AWS KMS.
+	KMS KMS
+	// A data key encrypts a stream's fragments for at most DataKeyMaxAge
+	// (default DefaultDataKeyMaxAge) and DataKeyMaxUses fragments (default
+	// DefaultDataKeyMaxUses).
+	DataKeyMaxAge  time.Duration
+	DataKeyMaxUses int
+
 	Now  func() time.Time                 // default time.Now
 	Logf func(format string, args ...any) // default: discard
 	// Registerer receives the ingest's Prometheus metrics; default a fresh registry.
@@ -69,6 +80,10 @@ func (c *Config) applyDefaults() error {
 	def(&c.IdleAckInterval, 3*time.Second)
 	def(&c.MaxConnectionDuration, kvsapi.MaxConnectionDuration)
 	def(&c.SlowReadWindow, c.IdleTimeout)
+	def(&c.DataKeyMaxAge, DefaultDataKeyMaxAge)
+	if c.DataKeyMaxUses == 0 {
+		c.DataKeyMaxUses = DefaultDataKeyMaxUses
+	}
 	if c.MinReadBytes == 0 {
 		c.MinReadBytes = 1
 	}
@@ -104,6 +119,7 @@ type Server struct {
 	store   *fragstore.Store
 	streams *streams
 	metrics *metrics
+	keys    *dataKeys // nil: no encryption at rest
 
 	mu       sync.Mutex
 	sessions map[string]*putSession   // the one live PutMedia per stream; the newest wins
@@ -120,6 +136,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, sessions: map[string]*putSession{}, readers: map[string]*mediaReaders{}, closed: make(chan struct{})}
+	if cfg.KMS != nil {
+		s.keys = newDataKeys(cfg.KMS, cfg.Now, cfg.DataKeyMaxAge, cfg.DataKeyMaxUses)
+	}
 	store, err := fragstore.Open(fragstore.Options{
 		Dir:       filepath.Join(cfg.DataDir, "fragments"),
 		Retention: s.retention,
