@@ -67,7 +67,9 @@ func sealPayload(key DataKey, streamARN, number string, parts [][]byte) ([]byte,
 }
 
 // isSealed reports whether a stored payload is encrypted at rest.
-func isSealed(p []byte) bool { return len(p) >= 2 && p[0] == payloadMagic && p[1] == payloadVersionSealed }
+func isSealed(p []byte) bool {
+	return len(p) >= 2 && p[0] == payloadMagic && p[1] == payloadVersionSealed
+}
 
 // openPayload decrypts a version-2 payload with the data key unwrap gives
 // for its wrapped key, returning the version-1 payload. Malformed input

@@ -64,9 +64,9 @@ type dataKeys struct {
 	maxUses int
 
 	mu        sync.Mutex
-	writing   map[string]*cachedKey // by stream ARN + "\x00" + KMS key id
+	writing   map[string]*cachedKey   // by stream ARN + "\x00" + KMS key id
 	unwrapped map[string]unwrappedKey // by stream ARN + "\x00" + wrapped key
-	order     []string              // unwrapped keys, oldest first
+	order     []string                // unwrapped keys, oldest first
 }
 
 // unwrappedKey is a plaintext data key kept for reading, and since when:
