@@ -78,8 +78,12 @@ func throughput(bytes int64, frags int, d time.Duration) Throughput {
 type IngestResult struct {
 	Options  IngestOptions `json:"-"`
 	Baseline Throughput    `json:"baseline"`
-	Ingest   Throughput    `json:"ingest"`
-	Ratio    float64       `json:"ratio"`
+	Ingest   Throughput    `json:"ingest"` // encryption at rest on, as the stack runs
+	// IngestPlaintext is the same load with encryption at rest off, and
+	// AtRestRatio is Ingest over it: what encryption at rest costs.
+	IngestPlaintext Throughput `json:"ingest_plaintext_at_rest"`
+	AtRestRatio     float64    `json:"at_rest_ratio"`
+	Ratio           float64    `json:"ratio"`
 	// Persisted latency: from a fragment's first byte leaving the producer to its PERSISTED ACK.
 	PersistedP50 time.Duration `json:"persisted_p50_ns"`
 	PersistedP99 time.Duration `json:"persisted_p99_ns"`
@@ -101,11 +105,20 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestResult, error) {
 
 	// Each phase starts with no dirty pages left over from the one before.
 	syscall.Sync()
-	sizes, latencies, ingestTP, errs, err := runIngest(ctx, filepath.Join(dir, "stack"), o)
+	sizes, latencies, ingestTP, errs, err := runIngest(ctx, filepath.Join(dir, "stack"), o, false)
 	if err != nil {
 		return res, err
 	}
 	res.Ingest, res.Errors = ingestTP, errs
+	syscall.Sync()
+	_, _, plainTP, plainErrs, err := runIngest(ctx, filepath.Join(dir, "stack-plaintext"), o, true)
+	if err != nil {
+		return res, err
+	}
+	res.IngestPlaintext, res.Errors = plainTP, append(res.Errors, plainErrs...)
+	if plainTP.MBps > 0 {
+		res.AtRestRatio = ingestTP.MBps / plainTP.MBps
+	}
 	if len(sizes) == 0 {
 		return res, fmt.Errorf("bench: no fragment was persisted (errors: %v)", errs)
 	}
@@ -131,8 +144,8 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestResult, error) {
 	return res, nil
 }
 
-func runIngest(ctx context.Context, dataDir string, o IngestOptions) (sizes []int, latencies []time.Duration, tp Throughput, errs []string, err error) {
-	st, err := stack.StartEmbedded(ctx, stack.Options{DataDir: dataDir})
+func runIngest(ctx context.Context, dataDir string, o IngestOptions, plaintextAtRest bool) (sizes []int, latencies []time.Duration, tp Throughput, errs []string, err error) {
+	st, err := stack.StartEmbedded(ctx, stack.Options{DataDir: dataDir, PlaintextAtRest: plaintextAtRest})
 	if err != nil {
 		return nil, nil, tp, nil, err
 	}

@@ -21,6 +21,8 @@ func TestIngestMeasuresTheSameBytesTwice(t *testing.T) {
 	require.Equal(t, res.Ingest.Bytes, res.Baseline.Bytes)
 	require.Equal(t, res.Ingest.Fragments, res.Baseline.Fragments)
 	require.Positive(t, res.Ratio)
+	require.Positive(t, res.IngestPlaintext.Fragments, "the plaintext-at-rest run persisted too")
+	require.InDelta(t, res.Ingest.MBps/res.IngestPlaintext.MBps, res.AtRestRatio, 1e-9)
 	require.LessOrEqual(t, res.PersistedP50, res.PersistedP99)
 }
 
