@@ -244,3 +244,31 @@ func TestKMSKeyRotationKeepsFragmentsReadable(t *testing.T) {
 	}))
 	require.Equal(t, map[uint32]int{0: 3, 1: 3}, versions, "3 data keys under the first key version, 3 under the rotated one")
 }
+
+// TestKMSKeyPolicyDenyingTheIngest: a key policy that denies the ingest's
+// principal GenerateDataKey makes PutMedia answer ERROR 4500
+// (KMS_KEY_ACCESS_DENIED), while the key's owner keeps using it.
+func TestKMSKeyPolicyDenyingTheIngest(t *testing.T) {
+	st, err := stack.StartEmbedded(context.Background(), stack.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	ctx := context.Background()
+	kc := kms.NewFromConfig(aws.Config{Region: st.Region, HTTPClient: st.HTTPClient(),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDOPERATOR", "secret", "")},
+		func(o *kms.Options) { o.BaseEndpoint = aws.String(st.KMSURL) })
+	key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{})
+	require.NoError(t, err)
+	keyARN := aws.ToString(key.KeyMetadata.Arn)
+	policy := `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kms:*","Resource":"*"},
+		{"Effect":"Deny","Principal":{"AWS":"camstorm-ingest"},"Action":"kms:GenerateDataKey*","Resource":"*"}]}`
+	_, err = kc.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(keyARN), Policy: aws.String(policy)})
+	require.NoError(t, err)
+
+	acks := pushMarked(t, st, "denied", keyARN, time.Now().Add(-time.Minute).UnixMilli(), 1)
+	last := acks[len(acks)-1]
+	require.Equal(t, kvsapi.EventError, last.EventType, "%v", acks)
+	require.Equal(t, kvsapi.ErrKMSKeyAccessDenied, last.ErrorID)
+	_, err = kc.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(keyARN), NumberOfBytes: aws.Int32(32)})
+	require.NoError(t, err, "the operator is not denied")
+}
