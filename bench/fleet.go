@@ -315,12 +315,17 @@ const chunk = 64 << 10
 // rawTLS moves bytes over n TLS 1.3 loopback connections to a server that
 // discards them, counting what arrives during the measured window.
 func rawTLS(ctx context.Context, n int, warmup, d time.Duration, profile string) (Throughput, error) {
-	st, err := stack.StartEmbedded(ctx, stack.Options{}) // only for its CA and certificates
+	// The stack's own kind of CA and certificate, so the TLS setup matches.
+	dir, err := os.MkdirTemp("", "camstorm-rawtls-*")
 	if err != nil {
 		return Throughput{}, err
 	}
-	defer st.Close(context.Background())
-	cert, err := st.CA().ServerCertificate([]string{"127.0.0.1"})
+	defer os.RemoveAll(dir)
+	ca, err := pki.LoadOrCreate(dir)
+	if err != nil {
+		return Throughput{}, err
+	}
+	cert, err := ca.ServerCertificate([]string{"127.0.0.1"})
 	if err != nil {
 		return Throughput{}, err
 	}
@@ -356,7 +361,7 @@ func rawTLS(ctx context.Context, n int, warmup, d time.Duration, profile string)
 	runCtx, cancel := context.WithCancel(ctx)
 	var conns []net.Conn
 	for range n {
-		c, err := tls.Dial("tcp", ln.Addr().String(), st.CA().ClientTLS())
+		c, err := tls.Dial("tcp", ln.Addr().String(), ca.ClientTLS())
 		if err != nil {
 			cancel()
 			return Throughput{}, err

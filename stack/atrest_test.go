@@ -138,9 +138,7 @@ func TestDisabledKMSKeyStopsIngestAndReads(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close(context.Background()) })
 	ctx := context.Background()
-	kc := kms.NewFromConfig(aws.Config{Region: st.Region, HTTPClient: st.HTTPClient(),
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDOPERATOR", "secret", "")},
-		func(o *kms.Options) { o.BaseEndpoint = aws.String(st.KMSURL) })
+	kc := operatorKMS(st, "AKIDOPERATOR")
 	key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("camera keys")})
 	require.NoError(t, err)
 	keyARN := aws.ToString(key.KeyMetadata.Arn)
@@ -201,9 +199,7 @@ func TestKMSKeyRotationKeepsFragmentsReadable(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close(context.Background()) })
 	ctx := context.Background()
-	kc := kms.NewFromConfig(aws.Config{Region: st.Region, HTTPClient: st.HTTPClient(),
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDOPERATOR", "secret", "")},
-		func(o *kms.Options) { o.BaseEndpoint = aws.String(st.KMSURL) })
+	kc := operatorKMS(st, "AKIDOPERATOR")
 	key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{})
 	require.NoError(t, err)
 	keyARN, keyID := aws.ToString(key.KeyMetadata.Arn), aws.ToString(key.KeyMetadata.KeyId)
@@ -253,9 +249,7 @@ func TestKMSKeyPolicyDenyingTheIngest(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close(context.Background()) })
 	ctx := context.Background()
-	kc := kms.NewFromConfig(aws.Config{Region: st.Region, HTTPClient: st.HTTPClient(),
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDOPERATOR", "secret", "")},
-		func(o *kms.Options) { o.BaseEndpoint = aws.String(st.KMSURL) })
+	kc := operatorKMS(st, "AKIDOPERATOR")
 	key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{})
 	require.NoError(t, err)
 	keyARN := aws.ToString(key.KeyMetadata.Arn)
@@ -271,4 +265,12 @@ func TestKMSKeyPolicyDenyingTheIngest(t *testing.T) {
 	require.Equal(t, kvsapi.ErrKMSKeyAccessDenied, last.ErrorID)
 	_, err = kc.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(keyARN), NumberOfBytes: aws.Int32(32)})
 	require.NoError(t, err, "the operator is not denied")
+}
+
+// operatorKMS is the AWS SDK's KMS client for the stack's KMS, as an
+// operator with access key id akid: only the endpoint and the CA changed.
+func operatorKMS(st *stack.Stack, akid string) *kms.Client {
+	cfg := aws.Config{Region: st.Region, HTTPClient: st.HTTPClient(),
+		Credentials: credentials.NewStaticCredentialsProvider(akid, "secret", "")}
+	return kms.NewFromConfig(cfg, func(o *kms.Options) { o.BaseEndpoint = aws.String(st.KMSURL) })
 }

@@ -253,11 +253,7 @@ func TestKMSWithAWSSDK(t *testing.T) {
 	dir := t.TempDir()
 	st := startStack(t, dir)
 	require.True(t, strings.HasPrefix(st.KMSURL, "https://127.0.0.1:"), st.KMSURL)
-	client := func(st *stack.Stack) *kms.Client {
-		cfg := aws.Config{Region: st.Region, HTTPClient: st.HTTPClient(),
-			Credentials: credentials.NewStaticCredentialsProvider("AKIDCAMSTORMTEST", "secret", "")}
-		return kms.NewFromConfig(cfg, func(o *kms.Options) { o.BaseEndpoint = aws.String(st.KMSURL) })
-	}
+	client := func(st *stack.Stack) *kms.Client { return operatorKMS(st, "AKIDCAMSTORMTEST") }
 	ctx := context.Background()
 	dk, err := client(st).GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String("alias/aws/kinesisvideo"),
 		KeySpec: kmstypes.DataKeySpecAes256, EncryptionContext: map[string]string{"aws:kinesisvideo:arn": "arn:test"}})

@@ -26,7 +26,6 @@ import (
 // Phases of a run, as Progress reports them.
 const (
 	PhaseStreaming = "streaming"
-	PhaseDraining  = "draining"
 	PhaseVerifying = "verifying"
 )
 
