@@ -53,6 +53,7 @@ type ackEvent struct {
 	session  int              // sessions opened before the event
 	kind     kvsapi.EventType // "" for a session opening
 	timecode int64
+	id       kvsapi.ErrorID // of an ERROR
 }
 
 func (l *ackLog) onAck(a kvsapi.Ack, _ simulator.AckInfo) {
@@ -61,7 +62,7 @@ func (l *ackLog) onAck(a kvsapi.Ack, _ simulator.AckInfo) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.events = append(l.events, ackEvent{session: l.sessions(), kind: a.EventType, timecode: a.FragmentTimecode})
+	l.events = append(l.events, ackEvent{session: l.sessions(), kind: a.EventType, timecode: a.FragmentTimecode, id: a.ErrorID})
 }
 
 func (l *ackLog) onSession(bool) {
@@ -125,6 +126,19 @@ func (l *ackLog) persistedTwice() []int64 {
 			if n[e.timecode]++; n[e.timecode] == 2 {
 				out = append(out, e.timecode)
 			}
+		}
+	}
+	return out
+}
+
+// errors lists the ERROR ACKs that named a fragment.
+func (l *ackLog) errors() []ackEvent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []ackEvent
+	for _, e := range l.events {
+		if e.kind == kvsapi.EventError {
+			out = append(out, e)
 		}
 	}
 	return out

@@ -66,6 +66,7 @@ type Stack struct {
 	ingest  *ingest.Server
 	kms     *kms.Server
 	kmsHTTP *http.Client // the ingest's connections to its KMS
+	kmsLink *kmsLink     // and the network path they take
 	ca      *pki.CA
 	servers []*http.Server
 	tempDir string
@@ -156,7 +157,9 @@ func StartEmbedded(ctx context.Context, o Options) (*Stack, error) {
 	kmsURL := "https://" + dialable(kmsLn.Addr())
 	if !o.PlaintextAtRest && ic.KMS == nil {
 		// The ingest reaches its KMS through the AWS SDK, as it would AWS KMS.
-		s.kmsHTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: s.ca.ClientTLS(), MaxIdleConnsPerHost: 16}}
+		s.kmsLink = newKMSLink()
+		s.kmsHTTP = &http.Client{Transport: &http.Transport{DialContext: s.kmsLink.DialContext,
+			TLSClientConfig: s.ca.ClientTLS(), MaxIdleConnsPerHost: 16}}
 		ic.KMS = awskms.New(awskms.Options{Region: ic.Region, HTTPClient: s.kmsHTTP,
 			Credentials: credentials.NewStaticCredentialsProvider("camstorm-ingest", "camstorm-ingest", "")},
 			func(o *awskms.Options) { o.BaseEndpoint = aws.String(kmsURL) })
@@ -209,6 +212,19 @@ func (s *Stack) Err() <-chan error { return s.errs }
 
 // Ingest is the running ingest server.
 func (s *Stack) Ingest() *ingest.Server { return s.ingest }
+
+// SetKMSReachable partitions the ingest from the stack's KMS (false) or
+// heals the partition (true), to test how producers and readers live
+// through a KMS outage: while partitioned, the ingest's KMS connections
+// break and new ones are refused, so fragments needing a new data key get
+// ERROR 4503 (KMS_KEY_UNAVAILABLE). Clients outside the stack still reach
+// the KMS. It does nothing when the ingest does not use the stack's KMS
+// (PlaintextAtRest, or an Ingest.KMS of the caller's).
+func (s *Stack) SetKMSReachable(reachable bool) {
+	if s.kmsLink != nil {
+		s.kmsLink.setCut(!reachable)
+	}
+}
 
 // CA is the stack's certificate authority.
 func (s *Stack) CA() *pki.CA { return s.ca }
