@@ -12,12 +12,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/stretchr/testify/require"
 
 	"github.com/camstorm/camstorm/internal/kvsapi"
@@ -189,33 +191,65 @@ func getMediaForAll(t *testing.T, st *stack.Stack, stream string) []byte {
 }
 
 // TestKMSKeyRotationKeepsFragmentsReadable: after the stream's KMS key is
-// rotated on demand, every earlier fragment still reads back, and the data
-// keys stored with later fragments come from the new key version (the
-// version is in the wrapped key's header, docs/KMS.md).
+// rotated, on demand or automatically when its rotation period has passed,
+// every earlier fragment still reads back, ListKeyRotations shows the
+// rotation, and the data keys stored with later fragments come from the
+// new key version (the version is in the wrapped key's header, docs/KMS.md).
 func TestKMSKeyRotationKeepsFragmentsReadable(t *testing.T) {
-	dir := t.TempDir()
-	st, err := stack.StartEmbedded(context.Background(), stack.Options{DataDir: dir,
-		Ingest: ingest.Config{DataKeyMaxAge: time.Nanosecond}}) // a data key per fragment
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
-	ctx := context.Background()
-	kc := operatorKMS(st, "AKIDOPERATOR")
-	key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{})
-	require.NoError(t, err)
-	keyARN, keyID := aws.ToString(key.KeyMetadata.Arn), aws.ToString(key.KeyMetadata.KeyId)
-	base := time.Now().Add(-time.Minute).UnixMilli()
+	for _, tc := range []struct {
+		kind   kmstypes.RotationType
+		rotate func(t *testing.T, kc *kms.Client, keyARN string, clock *kmsClock)
+	}{
+		{kmstypes.RotationTypeOnDemand, func(t *testing.T, kc *kms.Client, keyARN string, _ *kmsClock) {
+			_, err := kc.RotateKeyOnDemand(context.Background(), &kms.RotateKeyOnDemandInput{KeyId: aws.String(keyARN)})
+			require.NoError(t, err)
+		}},
+		{kmstypes.RotationTypeAutomatic, func(t *testing.T, kc *kms.Client, keyARN string, clock *kmsClock) {
+			_, err := kc.EnableKeyRotation(context.Background(), &kms.EnableKeyRotationInput{KeyId: aws.String(keyARN), RotationPeriodInDays: aws.Int32(90)})
+			require.NoError(t, err)
+			clock.advance(91 * 24 * time.Hour)
+		}},
+	} {
+		t.Run(string(tc.kind), func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			clock := &kmsClock{}
+			st, err := stack.StartEmbedded(context.Background(), stack.Options{DataDir: dir, KMSClock: clock.now,
+				Ingest: ingest.Config{DataKeyMaxAge: time.Nanosecond}}) // a data key per fragment
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = st.Close(context.Background()) })
+			ctx := context.Background()
+			kc := operatorKMS(st, "AKIDOPERATOR")
+			key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{})
+			require.NoError(t, err)
+			keyARN, keyID := aws.ToString(key.KeyMetadata.Arn), aws.ToString(key.KeyMetadata.KeyId)
+			base := time.Now().Add(-time.Minute).UnixMilli()
 
-	require.Equal(t, 3, persistedCount(pushMarked(t, st, "rotating", keyARN, base, 3)))
-	_, err = kc.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: aws.String(keyARN)})
-	require.NoError(t, err)
-	rot, err := kc.ListKeyRotations(ctx, &kms.ListKeyRotationsInput{KeyId: aws.String(keyARN)})
-	require.NoError(t, err)
-	require.Len(t, rot.Rotations, 1)
-	require.Equal(t, 3, persistedCount(pushMarked(t, st, "rotating", keyARN, base+10_000, 3)))
-	require.Equal(t, 6, bytes.Count(getMediaForAll(t, st, "rotating"), marker), "every fragment reads back across the rotation")
+			require.Equal(t, 3, persistedCount(pushMarked(t, st, "rotating", keyARN, base, 3)))
+			tc.rotate(t, kc, keyARN, clock)
+			require.Equal(t, 3, persistedCount(pushMarked(t, st, "rotating", keyARN, base+10_000, 3)))
+			rot, err := kc.ListKeyRotations(ctx, &kms.ListKeyRotationsInput{KeyId: aws.String(keyARN)})
+			require.NoError(t, err)
+			require.Len(t, rot.Rotations, 1)
+			require.Equal(t, tc.kind, rot.Rotations[0].RotationType)
+			require.Equal(t, 6, bytes.Count(getMediaForAll(t, st, "rotating"), marker), "every fragment reads back across the rotation")
+			require.Equal(t, map[uint32]int{0: 3, 1: 3}, storedKeyVersions(t, dir, keyID),
+				"3 data keys under the first key version, 3 under the rotated one")
+		})
+	}
+}
 
-	// Which key versions wrapped the stored data keys: find the blob header
-	// (format 0x01, the key's 16-byte id) in the fragment store's files.
+// kmsClock is the KMS's clock: real time plus an offset a test moves on.
+type kmsClock struct{ offset atomic.Int64 }
+
+func (c *kmsClock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *kmsClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// storedKeyVersions counts, by KMS key version, the data keys wrapped
+// under keyID that the fragment store holds: it finds the blob header
+// (format 0x01, the key's 16-byte id, the 4-byte version) in its files.
+func storedKeyVersions(t *testing.T, dir, keyID string) map[uint32]int {
+	t.Helper()
 	id, err := hex.DecodeString(strings.ReplaceAll(keyID, "-", ""))
 	require.NoError(t, err)
 	head := append([]byte{0x01}, id...)
@@ -238,7 +272,7 @@ func TestKMSKeyRotationKeepsFragmentsReadable(t *testing.T) {
 		}
 		return nil
 	}))
-	require.Equal(t, map[uint32]int{0: 3, 1: 3}, versions, "3 data keys under the first key version, 3 under the rotated one")
+	return versions
 }
 
 // TestKMSKeyPolicyDenyingTheIngest: a key policy that denies the ingest's

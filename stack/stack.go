@@ -44,6 +44,10 @@ type Options struct {
 	// by default the ingest encrypts every fragment under a data key from
 	// the stack's KMS, as KVS always does.
 	PlaintextAtRest bool
+	// KMSClock drives the KMS's automatic key rotations and scheduled
+	// deletions; nil means time.Now. Tests move it forward to let a
+	// rotation period pass.
+	KMSClock func() time.Time
 }
 
 // Endpoints describe a running stack to its clients; `camstorm stack up`
@@ -151,7 +155,7 @@ func StartEmbedded(ctx context.Context, o Options) (*Stack, error) {
 	if ic.Account == "" {
 		ic.Account = defaultAccount
 	}
-	if s.kms, err = kms.New(kms.Config{DataDir: filepath.Join(o.DataDir, "kms"), Region: ic.Region, Account: ic.Account, Logf: s.logf}); err != nil {
+	if s.kms, err = kms.New(kms.Config{DataDir: filepath.Join(o.DataDir, "kms"), Region: ic.Region, Account: ic.Account, Clock: o.KMSClock, Logf: s.logf}); err != nil {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
 	kmsURL := "https://" + dialable(kmsLn.Addr())
