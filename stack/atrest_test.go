@@ -108,20 +108,39 @@ func filesContain(t *testing.T, dir string, pattern []byte) bool {
 }
 
 // TestNoPlaintextAtRest streams a known plaintext pattern, stops the
-// stack and scans its data directory: the pattern is nowhere on disk
-// (and the same scan finds it when encryption at rest is off, so the scan
-// works), yet it reads back after a restart.
+// stack and scans its data directory: the pattern (the frame payload) is
+// nowhere on disk, nor is any MKV structure (EBML header, Cluster), nor
+// any of the plaintext data keys, which the test gets by unwrapping the
+// stored wrapped keys through KMS; and the same scans find the pattern and
+// the structure when encryption at rest is off, so the scans work. The
+// fragments read back after a restart.
 func TestNoPlaintextAtRest(t *testing.T) {
 	base := time.Now().Add(-time.Minute).UnixMilli()
+	ebmlMagic, clusterID := []byte{0x1A, 0x45, 0xDF, 0xA3}, []byte{0x1F, 0x43, 0xB6, 0x75}
 	for _, plaintext := range []bool{false, true} {
 		dir := t.TempDir()
-		st, err := stack.StartEmbedded(context.Background(), stack.Options{DataDir: dir, PlaintextAtRest: plaintext})
+		st, err := stack.StartEmbedded(context.Background(), stack.Options{DataDir: dir, PlaintextAtRest: plaintext,
+			Ingest: ingest.Config{DataKeyMaxAge: time.Nanosecond}}) // a data key per fragment
 		require.NoError(t, err)
-		acks := pushMarked(t, st, "marked", "", base, 5)
+		kc := operatorKMS(st, "AKIDOPERATOR")
+		key, err := kc.CreateKey(context.Background(), &kms.CreateKeyInput{})
+		require.NoError(t, err)
+		acks := pushMarked(t, st, "marked", aws.ToString(key.KeyMetadata.Arn), base, 5)
 		require.Equal(t, 5, persistedCount(acks), "%v", acks)
+		var dataKeys [][]byte
+		if !plaintext {
+			dataKeys = unwrapStoredDataKeys(t, st, kc, dir, "marked", aws.ToString(key.KeyMetadata.KeyId))
+			require.Len(t, dataKeys, 5, "one stored data key per fragment")
+		}
 		require.NoError(t, st.Close(context.Background()))
 		require.Equal(t, plaintext, filesContain(t, dir, marker[:64]),
-			"plaintext at rest = %v: the marker on disk", plaintext)
+			"plaintext at rest = %v: the frame payload on disk", plaintext)
+		fragments := filepath.Join(dir, "fragments")
+		require.Equal(t, plaintext, filesContain(t, fragments, ebmlMagic) || filesContain(t, fragments, clusterID),
+			"plaintext at rest = %v: MKV structure in the fragment store", plaintext)
+		for _, k := range dataKeys {
+			require.False(t, filesContain(t, dir, k), "a plaintext data key is on disk")
+		}
 		if plaintext {
 			continue
 		}
@@ -129,6 +148,25 @@ func TestNoPlaintextAtRest(t *testing.T) {
 		media := getMediaForAll(t, st, "marked")
 		require.Equal(t, 5, bytes.Count(media, marker), "every fragment decrypts after a restart")
 	}
+}
+
+// unwrapStoredDataKeys finds the data keys stored with stream's fragments
+// under the KMS key keyID (each a blob whose one-byte length precedes it,
+// docs/INGEST.md) and unwraps them with the operator's KMS client.
+func unwrapStoredDataKeys(t *testing.T, st *stack.Stack, kc *kms.Client, dir, stream, keyID string) [][]byte {
+	t.Helper()
+	var info kvsapi.DescribeStreamOutput
+	require.NoError(t, kvsclient.Call(context.Background(), st.HTTPClient(), st.ControlPlaneURL, kvsapi.PathDescribeStream,
+		kvsapi.StreamRef{StreamName: stream}, &info))
+	var keys [][]byte
+	for _, blob := range storedBlobs(t, dir, keyID) {
+		out, err := kc.Decrypt(context.Background(), &kms.DecryptInput{CiphertextBlob: blob,
+			EncryptionContext: map[string]string{ingest.StreamARNContext: info.StreamInfo.StreamARN}})
+		require.NoError(t, err)
+		require.Len(t, out.Plaintext, 32)
+		keys = append(keys, out.Plaintext)
+	}
+	return keys
 }
 
 // TestDisabledKMSKeyStopsIngestAndReads: with the stream's KMS key
@@ -246,14 +284,26 @@ func (c *kmsClock) now() time.Time          { return time.Now().Add(time.Duratio
 func (c *kmsClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // storedKeyVersions counts, by KMS key version, the data keys wrapped
-// under keyID that the fragment store holds: it finds the blob header
-// (format 0x01, the key's 16-byte id, the 4-byte version) in its files.
+// under keyID that the fragment store holds.
 func storedKeyVersions(t *testing.T, dir, keyID string) map[uint32]int {
+	t.Helper()
+	versions := map[uint32]int{}
+	for _, blob := range storedBlobs(t, dir, keyID) {
+		versions[binary.BigEndian.Uint32(blob[17:])]++
+	}
+	return versions
+}
+
+// storedBlobs finds the wrapped data keys under keyID in the fragment
+// store's files: a KMS blob starts with format 0x01, the key's 16-byte id
+// and the 4-byte version (docs/KMS.md), and the stored payload puts the
+// blob's length, a one-byte uvarint here, just before it (docs/INGEST.md).
+func storedBlobs(t *testing.T, dir, keyID string) [][]byte {
 	t.Helper()
 	id, err := hex.DecodeString(strings.ReplaceAll(keyID, "-", ""))
 	require.NoError(t, err)
 	head := append([]byte{0x01}, id...)
-	versions := map[uint32]int{}
+	var blobs [][]byte
 	require.NoError(t, filepath.WalkDir(filepath.Join(dir, "fragments"), func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -262,17 +312,21 @@ func storedKeyVersions(t *testing.T, dir, keyID string) map[uint32]int {
 		if err != nil {
 			return err
 		}
-		for i := bytes.Index(b, head); i >= 0 && i+len(head)+4 <= len(b); {
-			versions[binary.BigEndian.Uint32(b[i+len(head):])]++
-			next := bytes.Index(b[i+1:], head)
-			if next < 0 {
-				break
+		for off := 0; ; {
+			i := bytes.Index(b[off:], head)
+			if i < 0 {
+				return nil
 			}
-			i += 1 + next
+			i += off
+			require.Positive(t, i, "a blob has its length before it")
+			n := int(b[i-1])
+			require.Less(t, n, 0x80, "a one-byte uvarint length")
+			require.LessOrEqual(t, i+n, len(b))
+			blobs = append(blobs, b[i:i+n])
+			off = i + n
 		}
-		return nil
 	}))
-	return versions
+	return blobs
 }
 
 // TestKMSKeyPolicyDenyingTheIngest: a key policy that denies the ingest's
