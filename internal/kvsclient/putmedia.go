@@ -46,7 +46,8 @@ type PutMedia struct {
 // once the service has answered with its status line (it answers before
 // reading the body). A non-200 answer is returned as *kvsapi.Exception.
 // The connection is dialled with hc's transport settings (TLS trust and
-// DialContext) when hc has an *http.Transport.
+// DialContext) when hc has an *http.Transport, and the request is signed
+// when hc's transport is a SigningTransport.
 func StartPutMedia(ctx context.Context, hc *http.Client, dataEndpoint string, o PutMediaOptions) (*PutMedia, error) {
 	u, err := url.Parse(dataEndpoint + kvsapi.PathPutMedia)
 	if err != nil {
@@ -62,7 +63,7 @@ func StartPutMedia(ctx context.Context, hc *http.Client, dataEndpoint string, o 
 	pm := &PutMedia{conn: conn}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	if err := pm.writeHead(u, o); err != nil {
+	if err := pm.writeHead(ctx, hc, u, o); err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -93,13 +94,11 @@ func dial(ctx context.Context, hc *http.Client, u *url.URL) (net.Conn, error) {
 		dialContext = (&net.Dialer{Timeout: connectTimeout}).DialContext
 		tlsConf     *tls.Config
 	)
-	if hc != nil {
-		if tr, ok := hc.Transport.(*http.Transport); ok {
-			if tr.DialContext != nil {
-				dialContext = tr.DialContext
-			}
-			tlsConf = tr.TLSClientConfig
+	if tr, _ := transportOf(hc); tr != nil {
+		if tr.DialContext != nil {
+			dialContext = tr.DialContext
 		}
+		tlsConf = tr.TLSClientConfig
 	}
 	host := u.Host
 	if u.Port() == "" {
@@ -130,7 +129,7 @@ func dial(ctx context.Context, hc *http.Client, u *url.URL) (net.Conn, error) {
 	return tc, nil
 }
 
-func (p *PutMedia) writeHead(u *url.URL, o PutMediaOptions) error {
+func (p *PutMedia) writeHead(ctx context.Context, hc *http.Client, u *url.URL, o PutMediaOptions) error {
 	if o.TimecodeType == "" {
 		o.TimecodeType = kvsapi.TimecodeTypeAbsolute
 	}
@@ -145,6 +144,12 @@ func (p *PutMedia) writeHead(u *url.URL, o PutMediaOptions) error {
 	h.Set("User-Agent", "camstorm")
 	for k, v := range o.Header {
 		h[k] = v
+	}
+	if _, st := transportOf(hc); st != nil {
+		req := &http.Request{Method: http.MethodPost, URL: u, Host: u.Host, Header: h}
+		if err := st.sign(ctx, req, EmptyPayloadHash); err != nil {
+			return fmt.Errorf("putMedia: %w", err)
+		}
 	}
 	var head bytes.Buffer
 	fmt.Fprintf(&head, "POST %s HTTP/1.1\r\nHost: %s\r\nTransfer-Encoding: chunked\r\n", u.RequestURI(), u.Host)
