@@ -9,8 +9,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/camstorm/camstorm/internal/e2ee"
 	"github.com/camstorm/camstorm/internal/kvsapi"
+	"github.com/camstorm/camstorm/internal/kvsclient"
 	"github.com/camstorm/camstorm/internal/mkv"
 	"github.com/camstorm/camstorm/simulator/media"
 )
@@ -63,11 +66,27 @@ const (
 	rotationJitterMax = 3 * time.Minute
 )
 
-// Target is where a camera streams: a KVS-compatible control plane and the
-// HTTP client (TLS trust, dialer) to reach it and the data endpoints it names.
+// Target is where a camera streams: a KVS-compatible control plane, the
+// HTTP client (TLS trust, dialer) to reach it and the data endpoints it
+// names, and the credentials that sign each request.
 type Target struct {
 	ControlPlaneURL string
 	HTTP            *http.Client
+	// Credentials sign every request with SigV4 (service kinesisvideo) in
+	// Region; nil sends requests unsigned. Against AWS, use the standard
+	// credential chain (config.LoadDefaultConfig's Credentials).
+	Credentials aws.CredentialsProvider
+	Region      string
+}
+
+// Client is the HTTP client requests to the target go through: HTTP, with
+// each request signed when Credentials are set.
+func (t Target) Client() *http.Client {
+	if t.Credentials == nil {
+		return t.HTTP
+	}
+	return &http.Client{Transport: &kvsclient.SigningTransport{Base: t.HTTP.Transport, Credentials: t.Credentials, Region: t.Region},
+		Timeout: t.HTTP.Timeout}
 }
 
 // CameraConfig describes one simulated camera: what it films, how its

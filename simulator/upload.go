@@ -48,7 +48,7 @@ func aliveError(id kvsapi.ErrorID) bool {
 // at most FinalAckTimeout.
 func (r *run) upload(ctx context.Context) {
 	c := r.c
-	u := &uploader{c: c, r: r, hc: c.target.HTTP,
+	u := &uploader{c: c, r: r, hc: c.target.Client(),
 		backoff: backoff{base: c.cfg.BackoffBase, cap: c.cfg.BackoffCap, rng: c.rng}}
 	uctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
@@ -135,7 +135,29 @@ func (u *uploader) connect(ctx context.Context) (*session, error) {
 		// randomizeAuthInfoExpiration: up to 10 % early, at most 3 min.
 		period -= time.Duration(c.rng.Int64N(int64(min(period/10, rotationJitterMax))))
 	}
+	if left, ok := u.tokenLeft(ctx); ok {
+		// The session rotates before the credentials that signed it
+		// expire (STREAMING_TOKEN_EXPIRATION_GRACE_PERIOD).
+		period = max(min(period, left-tokenGrace), 0)
+	}
 	return newSession(u, pm, now.Add(period)), nil
+}
+
+// tokenGrace: a session rotates when its credentials have less than this
+// left (the SDK's STREAMING_TOKEN_EXPIRATION_GRACE_PERIOD).
+const tokenGrace = 3 * time.Second
+
+// tokenLeft is how long the credentials that signed the session just
+// opened remain valid, when they expire at all.
+func (u *uploader) tokenLeft(ctx context.Context) (time.Duration, bool) {
+	if u.c.target.Credentials == nil {
+		return 0, false
+	}
+	creds, err := u.c.target.Credentials.Retrieve(ctx) // cached: the ones just used
+	if err != nil || !creds.CanExpire {
+		return 0, false
+	}
+	return time.Until(creds.Expires), true
 }
 
 // rollback chooses where the next session starts (§4.4): after the newest

@@ -147,7 +147,7 @@ type Reader struct {
 
 func (r *Reader) httpClient() *http.Client {
 	if r.Target.HTTP != nil {
-		return r.Target.HTTP
+		return r.Target.Client()
 	}
 	return http.DefaultClient
 }
