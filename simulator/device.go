@@ -194,6 +194,47 @@ func (p *IoTCredentials) init() {
 
 // NewIoTCredentialsProvider caches p's credentials and fetches new ones
 // IoTCredentialsRefreshEarly before they expire.
-func NewIoTCredentialsProvider(p *IoTCredentials) *aws.CredentialsCache {
+func NewIoTCredentialsProvider(p aws.CredentialsProvider) *aws.CredentialsCache {
 	return aws.NewCredentialsCache(p, func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = IoTCredentialsRefreshEarly })
+}
+
+// DeviceCredentials is a camera's whole credential chain: it enrols on
+// first use (once it succeeds, the certificate is kept) and then gets
+// temporary credentials from the credential provider, as IoTCredentials.
+// Wrap it with NewIoTCredentialsProvider.
+type DeviceCredentials struct {
+	EnrollURL, EnrollToken string
+	// CredentialsURL is the credential provider's base URL.
+	CredentialsURL, RoleAlias, ThingName string
+	// Transport carries the dialer and trusted CAs for both endpoints.
+	Transport *http.Transport
+	Seed      uint64
+
+	mu  sync.Mutex
+	iot *IoTCredentials
+}
+
+var _ aws.CredentialsProvider = (*DeviceCredentials)(nil)
+
+// Retrieve enrols if the device has no certificate yet, then fetches
+// credentials.
+func (d *DeviceCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	d.mu.Lock()
+	if d.iot == nil {
+		tr := &http.Transport{DisableKeepAlives: true}
+		if d.Transport != nil {
+			tr.DialContext, tr.TLSClientConfig = d.Transport.DialContext, d.Transport.TLSClientConfig
+		}
+		hc := &http.Client{Transport: tr}
+		id, err := Enroll(ctx, hc, d.EnrollURL, d.EnrollToken, d.ThingName)
+		if err != nil {
+			d.mu.Unlock()
+			return aws.Credentials{}, err
+		}
+		id.KeyPEM, id.CertificatePEM = nil, nil // the parsed pair is enough here
+		d.iot = &IoTCredentials{Endpoint: d.CredentialsURL, RoleAlias: d.RoleAlias, Identity: id, Transport: d.Transport, Seed: d.Seed}
+	}
+	iot := d.iot
+	d.mu.Unlock()
+	return iot.Retrieve(ctx)
 }

@@ -201,6 +201,22 @@ type Config struct {
 	Camera CameraTuning
 	// Clock is the time source for timestamps and latencies; default time.Now.
 	Clock func() time.Time
+	// Devices, when set, makes every camera a device of the target's
+	// identity service, as cameras are with AWS IoT: it enrols (its thing
+	// name is its stream name), gets temporary credentials from the
+	// credential provider and signs every call with them. Otherwise the
+	// cameras sign with the target's Credentials, if it has any. The
+	// consumers always use the target's Credentials.
+	Devices *Devices
+}
+
+// Devices is where cameras enrol and get their credentials.
+type Devices struct {
+	EnrollURL   string `json:"enroll_url"`
+	EnrollToken string `json:"-"`
+	// CredentialsURL is the credential provider's base URL (mutual TLS).
+	CredentialsURL string `json:"credentials_url"`
+	RoleAlias      string `json:"role_alias"`
 }
 
 // CameraTuning is the part of simulator.CameraConfig a fleet passes through.

@@ -305,6 +305,13 @@ func build(cfg Config, target simulator.Target, key *e2ee.PrivateKey, live *live
 			m.hc = &http.Client{Transport: &http.Transport{DialContext: m.link.DialContext, TLSClientConfig: baseTLS,
 				DisableKeepAlives: true, ForceAttemptHTTP2: false}}
 		}
+		camTarget := simulator.Target{ControlPlaneURL: target.ControlPlaneURL, HTTP: m.hc, Credentials: target.Credentials, Region: target.Region}
+		if d := cfg.Devices; d != nil {
+			tr, _ := m.hc.Transport.(*http.Transport)
+			camTarget.Credentials = simulator.NewIoTCredentialsProvider(&simulator.DeviceCredentials{
+				EnrollURL: d.EnrollURL, EnrollToken: d.EnrollToken, CredentialsURL: d.CredentialsURL, RoleAlias: d.RoleAlias,
+				ThingName: m.Stream, Transport: tr, Seed: p.Seed})
+		}
 		tune := cfg.Camera
 		m.cam, err = simulator.NewCamera(simulator.CameraConfig{
 			StreamName: m.Stream, Source: src, RetentionHours: cfg.RetentionHours, Recipients: recipients,
@@ -316,7 +323,7 @@ func build(cfg Config, target simulator.Target, key *e2ee.PrivateKey, live *live
 					live.reconnects.Add(1)
 				}
 			},
-		}, simulator.Target{ControlPlaneURL: target.ControlPlaneURL, HTTP: m.hc})
+		}, camTarget)
 		if err != nil {
 			return nil, fmt.Errorf("fleet: camera %d: %w", i, err)
 		}
