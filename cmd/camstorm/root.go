@@ -27,6 +27,7 @@ Start with:
 		return fmt.Errorf("%w: %v (see %s --help)", errUsage, err, c.CommandPath())
 	})
 	root.AddCommand(newStackCommand(), newBenchCommand(), newFleetCommand())
+	root.AddCommand(newDeviceCommand())
 	return root
 }
 

@@ -23,11 +23,20 @@ type DeviceEnrollment struct {
 	CSRPEM []byte
 }
 
+// ValidateThingName checks a thing name against the KVS stream-name
+// charset, since the camera role names the stream after the thing.
+func ValidateThingName(thing string) error {
+	if !thingNamePattern.MatchString(thing) {
+		return fmt.Errorf("%w: thing name %q must be 1-256 characters of letters, digits and _.- (it is also the stream name)", ErrInvalid, thing)
+	}
+	return nil
+}
+
 // NewDeviceCSR makes an ECDSA P-256 key and a certificate signing request
 // whose subject CN is the thing name, both PEM-encoded.
 func NewDeviceCSR(thing string, random io.Reader) (keyPEM, csrPEM []byte, err error) {
-	if !thingNamePattern.MatchString(thing) {
-		return nil, nil, fmt.Errorf("%w: thing name %q must be 1-256 characters of letters, digits and _.-", ErrInvalid, thing)
+	if err := ValidateThingName(thing); err != nil {
+		return nil, nil, err
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), random)
 	if err != nil {

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/camstorm/camstorm/stack/iam"
+	"github.com/spf13/cobra"
+)
+
+func newDeviceCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "device",
+		Short: "Enroll cameras with the reference stack's identity service",
+	}
+	cmd.AddCommand(newDeviceEnrollCommand())
+	return cmd
+}
+
+func newDeviceEnrollCommand() *cobra.Command {
+	var thing, enrollURL, token, caFile, outDir string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "enroll",
+		Short: "Get a device certificate for a camera from the stack's enrollment endpoint",
+		Long: `Make an ECDSA P-256 key and a certificate signing request for a camera (the
+subject CN is the thing name), send it to the stack's enrollment endpoint with
+the enrollment token, and write the key, the request and the signed certificate
+to the output directory:
+
+  DIR/NAME.key   private key (mode 0600; it never leaves this machine)
+  DIR/NAME.csr   certificate signing request
+  DIR/NAME.crt   client certificate signed by the stack CA
+
+The camera then fetches temporary AWS credentials from the stack's credential
+provider over mutual TLS with that key and certificate, exactly as from AWS
+IoT's credential provider, and signs its KVS calls with them. The thing name
+is also the camera's stream name: the camera role may only write to the
+stream named like its thing.
+
+The token may also come from the CAMSTORM_ENROLL_TOKEN environment variable.`,
+		Example: `  camstorm device enroll --thing cam-0001 --url https://127.0.0.1:8443/enroll \
+      --token "$TOKEN" --ca stackdata/pki/ca.pem --out ./devices`,
+		Args: usageArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if token == "" {
+				token = os.Getenv("CAMSTORM_ENROLL_TOKEN")
+			}
+			var problems []error
+			if thing == "" {
+				problems = append(problems, errors.New("--thing is required"))
+			} else if err := iam.ValidateThingName(thing); err != nil {
+				problems = append(problems, fmt.Errorf("--thing: %w", err))
+			}
+			if enrollURL == "" {
+				problems = append(problems, errors.New("--url is required (the enrollment URL stack up prints)"))
+			} else if u, err := url.Parse(enrollURL); err != nil || u.Scheme != "https" || u.Host == "" {
+				problems = append(problems, fmt.Errorf("--url %q must be an https:// URL", enrollURL))
+			}
+			if token == "" {
+				problems = append(problems, errors.New("--token (or CAMSTORM_ENROLL_TOKEN) is required"))
+			}
+			if len(problems) > 0 {
+				return fmt.Errorf("%w: %w (see %s --help)", errUsage, errors.Join(problems...), cmd.CommandPath())
+			}
+			tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+			if caFile != "" {
+				pemBytes, err := os.ReadFile(caFile)
+				if err != nil {
+					return fmt.Errorf("%w: --ca: %w", errUsage, err)
+				}
+				pool := x509.NewCertPool()
+				if !pool.AppendCertsFromPEM(pemBytes) {
+					return fmt.Errorf("%w: --ca %s holds no PEM certificate", errUsage, caFile)
+				}
+				tlsCfg.RootCAs = pool
+			}
+			paths := map[string]string{}
+			for _, ext := range []string{"key", "csr", "crt"} {
+				paths[ext] = filepath.Join(outDir, thing+"."+ext)
+			}
+			if _, err := os.Stat(paths["key"]); err == nil && !force {
+				return fmt.Errorf("%w: %s exists; enrolling again would replace that key (use --force, or another --out)", errUsage, paths["key"])
+			}
+			if err := os.MkdirAll(outDir, 0o755); err != nil {
+				return err
+			}
+
+			client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}, Timeout: 30 * time.Second}
+			d, err := iam.EnrollDevice(cmd.Context(), client, enrollURL, token, thing, rand.Reader)
+			if err != nil {
+				return err
+			}
+			if err := writeNew(paths["key"], d.KeyPEM, 0o600); err != nil {
+				return err
+			}
+			if err := writeNew(paths["csr"], d.CSRPEM, 0o644); err != nil {
+				return err
+			}
+			if err := writeNew(paths["crt"], []byte(d.CertificatePEM), 0o644); err != nil {
+				return err
+			}
+			printNextSteps(cmd, d, paths, caFile)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&thing, "thing", "", "thing name, also the camera's stream name: 1-256 of [a-zA-Z0-9_.-] (required)")
+	f.StringVar(&enrollURL, "url", "", "enrollment URL, https://HOST:PORT/enroll (required)")
+	f.StringVar(&token, "token", "", "enrollment token stack up printed (default $CAMSTORM_ENROLL_TOKEN)")
+	f.StringVar(&caFile, "ca", "", "CA certificate to trust for the enrollment endpoint (the stack's ca.pem); default: the system roots")
+	f.StringVar(&outDir, "out", ".", "directory for NAME.key, NAME.csr and NAME.crt")
+	f.BoolVar(&force, "force", false, "replace an existing key for this thing in --out")
+	return cmd
+}
+
+// writeNew writes a file through a temporary name so a partial file never
+// carries the final name, with the given mode from the start.
+func writeNew(path string, data []byte, mode fs.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, mode); err != nil { // WriteFile keeps the mode of an existing file
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func printNextSteps(cmd *cobra.Command, d iam.DeviceEnrollment, paths map[string]string, caFile string) {
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "Enrolled thing %s (certificate id %s).\n", d.ThingName, d.CertificateID)
+	fmt.Fprintf(out, "  private key   %s\n  certificate   %s\n  request       %s\n\n", paths["key"], paths["crt"], paths["csr"])
+	provider := d.CredentialProviderURL
+	if provider == "" {
+		fmt.Fprintln(out, "The stack did not say where its credential provider listens: take the credential provider URL from `camstorm stack up`'s line.")
+		provider = "https://CREDENTIAL_PROVIDER_HOST:PORT"
+	}
+	host := provider
+	if u, err := url.Parse(provider); err == nil && u.Host != "" {
+		host = u.Host
+	}
+	ca := caFile
+	if ca == "" {
+		ca = "CA_FILE"
+	}
+	fmt.Fprintf(out, "Next, fetch temporary credentials over mutual TLS (role alias %s):\n", d.RoleAlias)
+	fmt.Fprintf(out, "  curl --cert %s --key %s --cacert %s \\\n    -H 'x-amzn-iot-thingname: %s' %s/role-aliases/%s/credentials\n\n",
+		paths["crt"], paths["key"], ca, d.ThingName, provider, d.RoleAlias)
+	fmt.Fprintln(out, "With the KVS producer SDK's GStreamer sink, stream to the stream named like the thing:")
+	fmt.Fprintf(out, "  kvssink stream-name=%s iot-certificate=\"iot-certificate,endpoint=%s,cert-path=%s,key-path=%s,ca-path=%s,role-aliases=%s,iot-thing-name=%s\"\n",
+		d.ThingName, host, paths["crt"], paths["key"], ca, d.RoleAlias, d.ThingName)
+}
