@@ -99,8 +99,7 @@ type kvsRequest struct {
 	headers [][2]string // lower-case names, sent in this order
 	signed  []string    // sorted
 	akid    string
-	body    string // for chunked requests, already chunk-framed
-	hash    string
+	hash    string // the payload hash signed
 }
 
 func (k kvsRequest) head(host string, at time.Time) string {
@@ -200,8 +199,10 @@ func TestKVSProducerHeaderSets(t *testing.T) {
 			req: kvsRequest{path: "/putMedia", akid: tempAKID, hash: emptyStringSHA,
 				headers: putMediaHeaders([2]string{"x-amz-security-token", tempToken}),
 				signed:  []string{"connection", "host", "transfer-encoding", "user-agent", "x-amz-date", "x-amzn-stream-name"}},
-			body:   media,
-			tamper: func(h string) string { return strings.Replace(h, "x-amzn-stream-name: cam-1", "x-amzn-stream-name: cam-2", 1) },
+			body: media,
+			tamper: func(h string) string {
+				return strings.Replace(h, "x-amzn-stream-name: cam-1", "x-amzn-stream-name: cam-2", 1)
+			},
 			wantStatus: 403, wantType: CodeInvalidSignature, wantInBody: `{"Message":"The request signature we calculated does not match`,
 		},
 		{

@@ -365,8 +365,8 @@ func (v *Verifier) checkTime(signedAt, now time.Time, presigned bool, expires in
 	if presigned {
 		end := signedAt.Add(time.Duration(expires) * time.Second)
 		if !now.Before(end) {
-			return invalidSignature(fmt.Sprintf("Signature expired: %s is now earlier than %s (X-Amz-Date %s + X-Amz-Expires %d s has passed).",
-				end.Format(amzDateLayout), now.Format(amzDateLayout), signedAt.Format(amzDateLayout), expires))
+			return invalidSignature(fmt.Sprintf("Signature expired: the presigned request was valid until %s (X-Amz-Date %s + X-Amz-Expires %d s); it is now %s.",
+				end.Format(amzDateLayout), signedAt.Format(amzDateLayout), expires, now.Format(amzDateLayout)))
 		}
 		return nil
 	}
