@@ -17,6 +17,9 @@ func (s *Server) createStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
+	if !s.authorize(w, r, Access{Action: ActionCreateStream, Resource: s.streamResource(kvsapi.StreamRef{StreamName: in.StreamName})}) {
+		return
+	}
 	st, e := s.streams.create(r.Context(), in)
 	if e != nil {
 		writeError(w, e)
@@ -28,7 +31,7 @@ func (s *Server) createStream(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) describeStream(w http.ResponseWriter, r *http.Request) {
 	var in kvsapi.StreamRef
-	st, ok := s.streamRequest(w, r, &in, &in)
+	st, ok := s.streamRequest(w, r, ActionDescribeStream, &in, &in)
 	if !ok {
 		return
 	}
@@ -39,6 +42,9 @@ func (s *Server) listStreams(w http.ResponseWriter, r *http.Request) {
 	var in kvsapi.ListStreamsInput
 	if e := s.decodeJSON(w, r, &in); e != nil {
 		writeError(w, e)
+		return
+	}
+	if !s.authorize(w, r, Access{Action: ActionListStreams, Resource: "*"}) {
 		return
 	}
 	max := in.MaxResults
@@ -87,6 +93,9 @@ func (s *Server) deleteStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, invalidArgument("StreamARN is required"))
 		return
 	}
+	if !s.authorize(w, r, Access{Action: ActionDeleteStream, Resource: in.StreamARN}) {
+		return
+	}
 	st, e := s.streams.resolve(kvsapi.StreamRef{StreamARN: in.StreamARN})
 	if e != nil {
 		writeError(w, e)
@@ -116,6 +125,9 @@ func (s *Server) getDataEndpoint(w http.ResponseWriter, r *http.Request) {
 		writeError(w, invalidArgument("APIName must be one of %v", kvsapi.APINames))
 		return
 	}
+	if !s.authorize(w, r, Access{Action: ActionGetDataEndpoint, Resource: s.streamResource(in.StreamRef)}) {
+		return
+	}
 	if _, e := s.streams.resolve(in.StreamRef); e != nil {
 		writeError(w, e)
 		return
@@ -125,7 +137,7 @@ func (s *Server) getDataEndpoint(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) tagStream(w http.ResponseWriter, r *http.Request) {
 	var in kvsapi.TagStreamInput
-	st, ok := s.streamRequest(w, r, &in, &in.StreamRef)
+	st, ok := s.streamRequest(w, r, ActionTagStream, &in, &in.StreamRef)
 	if !ok {
 		return
 	}
@@ -160,7 +172,7 @@ func (s *Server) tagStream(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listTagsForStream(w http.ResponseWriter, r *http.Request) {
 	var in kvsapi.ListTagsForStreamInput
-	st, ok := s.streamRequest(w, r, &in, &in.StreamRef)
+	st, ok := s.streamRequest(w, r, ActionListTagsForStream, &in, &in.StreamRef)
 	if !ok {
 		return
 	}
@@ -173,7 +185,7 @@ func (s *Server) listTagsForStream(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) updateDataRetention(w http.ResponseWriter, r *http.Request) {
 	var in kvsapi.UpdateDataRetentionInput
-	st, ok := s.streamRequest(w, r, &in, &in.StreamRef)
+	st, ok := s.streamRequest(w, r, ActionUpdateDataRetention, &in, &in.StreamRef)
 	if !ok {
 		return
 	}

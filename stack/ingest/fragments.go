@@ -60,7 +60,7 @@ func parseListCursor(token, arn string) (listCursor, *kvsapi.Exception) {
 // fragment-number order (KVS promises no order), MaxResults at a time.
 func (s *Server) listFragments(w http.ResponseWriter, r *http.Request) {
 	var in kvsapi.ListFragmentsInput
-	st, ok := s.streamRequest(w, r, &in, &in.StreamRef)
+	st, ok := s.streamRequest(w, r, ActionListFragments, &in, &in.StreamRef)
 	if !ok {
 		return
 	}
@@ -133,7 +133,7 @@ func (s *Server) listFragments(w http.ResponseWriter, r *http.Request) {
 // and the rest are still served.
 func (s *Server) getMediaForFragmentList(w http.ResponseWriter, r *http.Request) {
 	var in kvsapi.GetMediaForFragmentListInput
-	st, ok := s.streamRequest(w, r, &in, &in.StreamRef)
+	st, ok := s.streamRequest(w, r, ActionGetMediaForFragmentList, &in, &in.StreamRef)
 	if !ok {
 		return
 	}
@@ -157,6 +157,7 @@ func (s *Server) getMediaForFragmentList(w http.ResponseWriter, r *http.Request)
 	cw, ok := s.startMediaResponse(w)
 	if ok {
 		cw.keys, cw.streamARN = s.keys, st.record().ARN
+		cw.keyDenied = s.keyUse(r.Context(), KeyActionRead, st.record().KmsKeyID)
 	}
 	if !ok {
 		return

@@ -123,7 +123,7 @@ func validFragmentNumber(s string) bool {
 // deleted or the server closes.
 func (s *Server) getMedia(w http.ResponseWriter, r *http.Request) {
 	var in kvsapi.GetMediaInput
-	st, ok := s.streamRequest(w, r, &in, &in.StreamRef)
+	st, ok := s.streamRequest(w, r, ActionGetMedia, &in, &in.StreamRef)
 	if !ok {
 		return
 	}
@@ -143,6 +143,7 @@ func (s *Server) getMedia(w http.ResponseWriter, r *http.Request) {
 	cw, ok := s.startMediaResponse(w)
 	if ok {
 		cw.keys, cw.streamARN = s.keys, st.record().ARN
+		cw.keyDenied = s.keyUse(r.Context(), KeyActionRead, st.record().KmsKeyID)
 	}
 	if !ok {
 		return
@@ -223,9 +224,11 @@ type chunkWriter struct {
 	payload, head, tail []byte
 	tagScratch          []mkv.SimpleTag
 
-	// keys and streamARN open fragments encrypted at rest.
+	// keys and streamARN open fragments encrypted at rest; keyDenied
+	// fails them when the caller may not have the stream's key used.
 	keys      *dataKeys
 	streamARN string
+	keyDenied error
 }
 
 // startMediaResponse sends the 200 of GetMedia or GetMediaForFragmentList.
@@ -287,6 +290,9 @@ func (c *chunkWriter) writeFragment(info fragstore.Info, behindMs int64, withTok
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), kmsCallTimeout)
 		payload, err = openPayload(ctx, payload, c.streamARN, info.Number, func(ctx context.Context, wrapped []byte) ([]byte, error) {
+			if c.keyDenied != nil {
+				return nil, c.keyDenied
+			}
 			return c.keys.forReading(ctx, c.streamARN, wrapped)
 		})
 		cancel()

@@ -77,11 +77,15 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) *kvsa
 	return nil
 }
 
-// streamRequest decodes a request body into in and resolves the stream that
-// ref (in itself or a field of it) names. On failure it has already answered.
-func (s *Server) streamRequest(w http.ResponseWriter, r *http.Request, in any, ref *kvsapi.StreamRef) (*stream, bool) {
+// streamRequest decodes a request body into in, checks the caller may
+// perform action on the stream that ref (in itself or a field of it) names,
+// and resolves it. On failure it has already answered.
+func (s *Server) streamRequest(w http.ResponseWriter, r *http.Request, action string, in any, ref *kvsapi.StreamRef) (*stream, bool) {
 	if e := s.decodeJSON(w, r, in); e != nil {
 		writeError(w, e)
+		return nil, false
+	}
+	if !s.authorize(w, r, Access{Action: action, Resource: s.streamResource(*ref)}) {
 		return nil, false
 	}
 	st, e := s.streams.resolve(*ref)

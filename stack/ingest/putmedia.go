@@ -78,6 +78,9 @@ type putSession struct {
 	relative bool  // RELATIVE timecodes
 	startMs  int64 // producer start timestamp (RELATIVE)
 	rc       *http.ResponseController
+	// keyDenied: the caller may not have the stream's KMS key used for
+	// writing, so every fragment fails as KMS would fail it.
+	keyDenied error
 
 	stopping atomic.Bool
 	mu       sync.Mutex
@@ -125,7 +128,11 @@ func (s *Server) putMedia(w http.ResponseWriter, r *http.Request) {
 	// A rejected PutMedia leaves its streaming body unread; closing the
 	// connection keeps the server from waiting to drain it before answering.
 	w.Header().Set("Connection", "close") // one connection carries one session
-	ps, e := s.newPutSession(r)
+	ref := kvsapi.StreamRef{StreamName: r.Header.Get(kvsapi.HeaderStreamName), StreamARN: r.Header.Get(kvsapi.HeaderStreamARN)}
+	if !s.authorize(w, r, Access{Action: ActionPutMedia, Resource: s.streamResource(ref)}) {
+		return
+	}
+	ps, e := s.newPutSession(r, ref)
 	if e != nil {
 		writeError(w, e)
 		return
@@ -160,7 +167,7 @@ func (s *Server) putMedia(w http.ResponseWriter, r *http.Request) {
 }
 
 // newPutSession validates the request headers (§1.1) and resolves the stream.
-func (s *Server) newPutSession(r *http.Request) (*putSession, *kvsapi.Exception) {
+func (s *Server) newPutSession(r *http.Request, ref kvsapi.StreamRef) (*putSession, *kvsapi.Exception) {
 	ps := &putSession{s: s}
 	switch tt := r.Header.Get(kvsapi.HeaderFragmentTimecodeType); tt {
 	case kvsapi.TimecodeTypeAbsolute:
@@ -181,10 +188,7 @@ func (s *Server) newPutSession(r *http.Request) (*putSession, *kvsapi.Exception)
 		}
 		ps.startMs = ms
 	}
-	st, e := s.streams.resolve(kvsapi.StreamRef{
-		StreamName: r.Header.Get(kvsapi.HeaderStreamName),
-		StreamARN:  r.Header.Get(kvsapi.HeaderStreamARN),
-	})
+	st, e := s.streams.resolve(ref)
 	if e != nil {
 		return nil, e
 	}
@@ -193,6 +197,7 @@ func (s *Server) newPutSession(r *http.Request) (*putSession, *kvsapi.Exception)
 		return nil, notFound("The requested stream is not found or not active.")
 	}
 	ps.st, ps.name = st, rec.Name
+	ps.keyDenied = s.keyUse(r.Context(), KeyActionWrite, rec.KmsKeyID)
 	ps.persistQ = make(chan *inboundFragment, persistQueueLen)
 	ps.persistDone = make(chan struct{})
 	return ps, nil
@@ -300,6 +305,9 @@ func errorAckFor(id kvsapi.ErrorID, f *inboundFragment) *kvsapi.Ack {
 // seal encrypts a fragment's payload for storage under the stream's
 // current data key (encryption at rest).
 func (ps *putSession) seal(keys *dataKeys, f *inboundFragment, parts [][]byte) ([]byte, error) {
+	if ps.keyDenied != nil {
+		return nil, ps.keyDenied
+	}
 	rec := ps.st.record()
 	ctx, cancel := context.WithTimeout(context.Background(), kmsCallTimeout)
 	defer cancel()

@@ -48,6 +48,9 @@ type Config struct {
 	// key (atrest.go, datakeys.go). The AWS SDK's *kms.Client fits, against
 	// the reference KMS or AWS KMS.
 	KMS KMS
+	// Authorizer, if set, decides every API call and every use of a
+	// stream's KMS key on a caller's behalf; nil allows everything.
+	Authorizer Authorizer
 	// A data key encrypts a stream's fragments for at most DataKeyMaxAge
 	// (default DefaultDataKeyMaxAge) and DataKeyMaxUses fragments (default
 	// DefaultDataKeyMaxUses).
