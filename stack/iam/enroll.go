@@ -40,7 +40,6 @@ type Certificate struct {
 	ThingName string
 	Status    string // CertificateActive or CertificateRevoked
 	NotAfter  time.Time
-	PEM       string
 }
 
 // Enrollment is what a device gets back from enrolling; its JSON form is the
@@ -123,27 +122,23 @@ func (s *Service) Enroll(csrPEM []byte) (Enrollment, error) {
 		return Enrollment{}, fmt.Errorf("iam: %w", err)
 	}
 	c := &certificate{ID: CertificateID(der), Thing: thing, Status: CertificateActive,
-		NotAfter: now.Add(s.cfg.CertificateValidity).UTC().Truncate(time.Second), Created: now.UTC(),
-		PEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))}
+		NotAfter: now.Add(s.cfg.CertificateValidity).UTC().Truncate(time.Second), Created: now.UTC().Truncate(time.Second)}
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return Enrollment{}, ErrClosed
-	}
-	if len(s.st.Certificates) >= MaxCertificates {
-		s.purgeExpiredLocked(now)
+	err = s.update(func() error {
 		if len(s.st.Certificates) >= MaxCertificates {
-			return Enrollment{}, fmt.Errorf("%w: %d certificates are registered; revoke and let some expire first", ErrLimitExceeded, MaxCertificates)
+			s.purgeExpiredLocked(now)
+			if len(s.st.Certificates) >= MaxCertificates {
+				return fmt.Errorf("%w: %d certificates are registered; revoke and let some expire first", ErrLimitExceeded, MaxCertificates)
+			}
 		}
-	}
-	s.st.Certificates[c.ID] = c
-	if err := s.saveLocked(); err != nil {
-		delete(s.st.Certificates, c.ID)
+		s.st.Certificates[c.ID] = c
+		return nil
+	})
+	if err != nil {
 		return Enrollment{}, err
 	}
 	s.cfg.Logf("iam: enrolled thing %s with certificate %s", thing, c.ID)
-	return Enrollment{CertificatePEM: c.PEM, CertificateID: c.ID, ThingName: thing,
+	return Enrollment{CertificatePEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), CertificateID: c.ID, ThingName: thing,
 		CredentialProviderURL: s.cfg.CredentialProviderURL, RoleAlias: CameraRoleAlias}, nil
 }
 
@@ -160,24 +155,19 @@ func (s *Service) purgeExpiredLocked(now time.Time) {
 // RevokeCertificate marks a certificate REVOKED: new TLS handshakes with it
 // fail and requests on connections already open are refused.
 func (s *Service) RevokeCertificate(id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return ErrClosed
-	}
-	c, ok := s.st.Certificates[id]
-	if !ok {
-		return fmt.Errorf("%w: certificate %s is not registered", ErrNotFound, id)
-	}
-	if c.Status == CertificateRevoked {
+	var thing string
+	err := s.update(func() error {
+		c, ok := s.st.Certificates[id]
+		if !ok {
+			return fmt.Errorf("%w: certificate %s is not registered", ErrNotFound, id)
+		}
+		c.Status, thing = CertificateRevoked, c.Thing
 		return nil
-	}
-	c.Status = CertificateRevoked
-	if err := s.saveLocked(); err != nil {
-		c.Status = CertificateActive
+	})
+	if err != nil {
 		return err
 	}
-	s.cfg.Logf("iam: revoked certificate %s of thing %s", id, c.Thing)
+	s.cfg.Logf("iam: revoked certificate %s of thing %s", id, thing)
 	return nil
 }
 
@@ -189,7 +179,7 @@ func (s *Service) Certificate(id string) (Certificate, bool) {
 	if !ok {
 		return Certificate{}, false
 	}
-	return Certificate{ID: c.ID, ThingName: c.Thing, Status: c.Status, NotAfter: c.NotAfter, PEM: c.PEM}, true
+	return Certificate{ID: c.ID, ThingName: c.Thing, Status: c.Status, NotAfter: c.NotAfter}, true
 }
 
 // ThingCertificates returns the ids of the certificates attached to a thing.

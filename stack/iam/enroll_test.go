@@ -61,7 +61,7 @@ func TestEnrollIssuesClientCertificate(t *testing.T) {
 	require.ElementsMatch(t, []string{d.CertificateID, d2.CertificateID}, e.svc.ThingCertificates("cam-0001"))
 }
 
-func csrPEM(t *testing.T, cn string) []byte {
+func csrPEM(t testing.TB, cn string) []byte {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)

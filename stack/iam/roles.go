@@ -116,16 +116,11 @@ func checkPolicy(what, doc string) error {
 // PutRole creates the role or replaces its trust policy, identity policies
 // and maximum session duration; the role keeps its id.
 func (s *Service) PutRole(r Role) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return ErrClosed
-	}
-	if err := s.putRoleLocked(r); err != nil {
+	if err := s.update(func() error { return s.putRoleLocked(r) }); err != nil {
 		return err
 	}
 	s.cfg.Logf("iam: role %s put", r.Name)
-	return s.saveLocked()
+	return nil
 }
 
 func (s *Service) putRoleLocked(r Role) error {
@@ -175,18 +170,19 @@ func (s *Service) PutRolePolicy(roleName, policyName, document string) error {
 	if err := checkPolicy("policy "+policyName, document); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return ErrClosed
+	err := s.update(func() error {
+		r, ok := s.st.Roles[roleName]
+		if !ok {
+			return fmt.Errorf("%w: role %s does not exist", ErrNotFound, roleName)
+		}
+		r.Policies[policyName] = document
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	r, ok := s.st.Roles[roleName]
-	if !ok {
-		return fmt.Errorf("%w: role %s does not exist", ErrNotFound, roleName)
-	}
-	r.Policies[policyName] = document
 	s.cfg.Logf("iam: policy %s of role %s put", policyName, roleName)
-	return s.saveLocked()
+	return nil
 }
 
 // Role returns the named role.
@@ -269,22 +265,20 @@ func (s *Service) CreateRoleAlias(alias, roleName string, credentialDuration tim
 	if credentialDuration < MinSessionDuration {
 		return RoleAlias{}, fmt.Errorf("%w: credential duration %s of role alias %s is under 15 minutes", ErrInvalid, credentialDuration, alias)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return RoleAlias{}, ErrClosed
-	}
-	r, ok := s.st.Roles[roleName]
-	if !ok {
-		return RoleAlias{}, fmt.Errorf("%w: role %s does not exist", ErrNotFound, roleName)
-	}
-	secs := min(int64(credentialDuration/time.Second), r.MaxSession)
-	ra := &roleAlias{Alias: alias, Role: roleName, Duration: secs}
-	s.st.RoleAliases[alias] = ra
-	if err := s.saveLocked(); err != nil {
+	var ra *roleAlias
+	err := s.update(func() error {
+		r, ok := s.st.Roles[roleName]
+		if !ok {
+			return fmt.Errorf("%w: role %s does not exist", ErrNotFound, roleName)
+		}
+		ra = &roleAlias{Alias: alias, Role: roleName, Duration: min(int64(credentialDuration/time.Second), r.MaxSession)}
+		s.st.RoleAliases[alias] = ra
+		return nil
+	})
+	if err != nil {
 		return RoleAlias{}, err
 	}
-	s.cfg.Logf("iam: role alias %s -> role %s (%d s)", alias, roleName, secs)
+	s.cfg.Logf("iam: role alias %s -> role %s (%d s)", alias, roleName, ra.Duration)
 	return s.exportAlias(ra), nil
 }
 

@@ -130,9 +130,13 @@ type Service struct {
 
 	randMu sync.Mutex // Config.Rand need not be safe for concurrent use
 
-	mu     sync.Mutex // guards st and closed; held while the state file is written
-	st     state
-	closed bool
+	mu       sync.Mutex // guards st, closed and the generations
+	st       state
+	closed   bool
+	gen      uint64 // bumped by every change of st
+	savedGen uint64 // the generation the state file holds
+
+	writeMu sync.Mutex // one state file write at a time
 }
 
 // state is everything kept in StateFile.
@@ -175,7 +179,6 @@ type certificate struct {
 	Status   string    `json:"status"`
 	NotAfter time.Time `json:"notAfter"`
 	Created  time.Time `json:"created"`
-	PEM      string    `json:"pem"`
 }
 
 // Open loads the state kept in cfg.DataDir, creating it with the defaults
@@ -211,7 +214,7 @@ func Open(cfg Config) (*Service, error) {
 	}
 	if cfg.EnrollmentToken != "" && cfg.EnrollmentToken != s.st.EnrollmentToken {
 		s.st.EnrollmentToken = cfg.EnrollmentToken
-		if err := s.saveLocked(); err != nil {
+		if err := s.writeState(); err != nil {
 			return nil, err
 		}
 	}
@@ -265,7 +268,7 @@ func (s *Service) initState() error {
 		}
 	}
 	s.st.RoleAliases[CameraRoleAlias] = &roleAlias{Alias: CameraRoleAlias, Role: CameraRoleName, Duration: 3600}
-	return s.saveLocked()
+	return s.writeState()
 }
 
 // Close makes the service refuse further changes; the state is already on disk.
@@ -293,26 +296,68 @@ func (s *Service) RotateEnrollmentToken() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return "", ErrClosed
-	}
-	s.st.EnrollmentToken = tok
-	if err := s.saveLocked(); err != nil {
+	if err := s.update(func() error { s.st.EnrollmentToken = tok; return nil }); err != nil {
 		return "", err
 	}
 	s.cfg.Logf("iam: enrollment token rotated")
 	return tok, nil
 }
 
-// saveLocked writes the state atomically: temp file, fsync, rename, fsync
-// of the directory.
-func (s *Service) saveLocked() error {
+// update applies change to the state under the lock and returns once the
+// state file holds it. Changes that arrive while a write is under way share
+// the next write (group commit), so concurrent enrollments cost one write,
+// not one each. If the write fails the change stays in effect in memory and
+// the error says it may not survive a restart.
+func (s *Service) update(change func() error) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if err := change(); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	s.gen++
+	g := s.gen
+	s.mu.Unlock()
+
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.mu.Lock()
+	if s.savedGen >= g {
+		s.mu.Unlock()
+		return nil // a write that started after this change already carried it
+	}
+	cur := s.gen
+	b, err := json.Marshal(&s.st)
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("iam: encoding state: %w", err)
+	}
+	// Readers are not held up by the disk: only writeMu is held from here.
+	if err := s.writeFile(b); err != nil {
+		return fmt.Errorf("%w (the change is in effect until the service restarts)", err)
+	}
+	s.mu.Lock()
+	s.savedGen = cur
+	s.mu.Unlock()
+	return nil
+}
+
+// writeState writes the whole state; for Open, which has the Service to
+// itself.
+func (s *Service) writeState() error {
 	b, err := json.Marshal(&s.st)
 	if err != nil {
 		return fmt.Errorf("iam: encoding state: %w", err)
 	}
+	return s.writeFile(b)
+}
+
+// writeFile replaces the state file atomically: temp file, fsync, rename,
+// fsync of the directory.
+func (s *Service) writeFile(b []byte) error {
 	tmp, err := os.CreateTemp(s.cfg.DataDir, ".iam-state-*")
 	if err != nil {
 		return fmt.Errorf("iam: writing state: %w", err)
