@@ -1,0 +1,149 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/camstorm/camstorm/internal/kvsapi"
+	"github.com/camstorm/camstorm/stack/audit"
+	"github.com/camstorm/camstorm/stack/iam"
+	"github.com/camstorm/camstorm/stack/iam/policy"
+	"github.com/camstorm/camstorm/stack/ingest"
+)
+
+// access decides the requests of the stack's services from IAM-style
+// policies: the caller's identity policies, kept by the identity service,
+// and for KMS keys the key policy (least privilege, explicit deny first).
+type access struct {
+	iam    *iam.Service
+	region string
+	// keys evaluates a KMS key's policy for a use on a caller's behalf;
+	// nil when the ingest's KMS is not the stack's.
+	keys  keyPolicies
+	clock func() time.Time
+
+	mu     sync.Mutex
+	parsed map[string]*policy.Policy // by document text, bounded
+}
+
+// keyPolicies is the KMS's side of a key use the ingest makes on a
+// caller's behalf (KVS uses the caller's credentials with KMS).
+type keyPolicies interface {
+	AuthorizeKeyUse(p policy.Principal, identity []*policy.Policy, conditions map[string][]string, action, keyRef string) error
+}
+
+var _ ingest.Authorizer = (*access)(nil)
+
+// maxParsedPolicies bounds the parsed-document cache.
+const maxParsedPolicies = 4096
+
+// identityPolicies are p's identity policies, parsed once per text.
+func (a *access) identityPolicies(p iam.Principal) []*policy.Policy {
+	docs := a.iam.IdentityPolicies(p)
+	out := make([]*policy.Policy, 0, len(docs))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, doc := range docs {
+		pol, ok := a.parsed[doc]
+		if !ok {
+			var err error
+			if pol, err = policy.Parse([]byte(doc)); err != nil {
+				continue // the identity service checks documents when they are stored
+			}
+			if len(a.parsed) >= maxParsedPolicies {
+				clear(a.parsed)
+			}
+			a.parsed[doc] = pol
+		}
+		out = append(out, pol)
+	}
+	return out
+}
+
+// principal is how policies see the caller.
+func principal(c *caller) policy.Principal {
+	return policy.Principal{ARN: c.ARN, Account: c.Account, ID: c.AccessKeyID}
+}
+
+// conditions are the request's global condition keys and policy variables.
+func (a *access) conditions(c *caller) map[string][]string {
+	m := map[string][]string{
+		"aws:SourceIp":         {c.SourceIP},
+		"aws:SecureTransport":  {"true"},
+		"aws:CurrentTime":      {a.clock().UTC().Format(time.RFC3339)},
+		"aws:PrincipalAccount": {c.Account},
+		"aws:PrincipalArn":     {c.ARN},
+		"aws:PrincipalType":    {string(c.Type)},
+	}
+	switch c.Type {
+	case iam.PrincipalAssumedRole:
+		m["aws:PrincipalArn"] = []string{c.RoleARN}
+		m["aws:userid"] = []string{roleName(c.RoleARN) + ":" + c.SessionName}
+	case iam.PrincipalUser:
+		name := c.ARN[strings.LastIndexByte(c.ARN, '/')+1:]
+		m["aws:username"], m["aws:userid"] = []string{name}, []string{name}
+	}
+	if c.ThingName != "" {
+		m["credentials-iot:ThingName"] = []string{c.ThingName}
+	}
+	if c.CertificateID != "" {
+		m["credentials-iot:AwsCertificateId"] = []string{c.CertificateID}
+	}
+	return m
+}
+
+func roleName(roleARN string) string { return roleARN[strings.LastIndexByte(roleARN, '/')+1:] }
+
+// decide evaluates the caller's identity policies for action on resource.
+func (a *access) decide(c *caller, action, resource string) policy.Decision {
+	return policy.Evaluate(policy.Request{Principal: principal(c), Action: action, Resource: resource, Context: a.conditions(c)},
+		a.identityPolicies(c.Principal), nil)
+}
+
+// deniedMessage is AWS's wording of an authorisation failure.
+func deniedMessage(c *caller, action, resource string, d policy.Decision) string {
+	why := "no identity-based policy allows the " + action + " action"
+	if d.Outcome == policy.ExplicitDeny {
+		why = "with an explicit deny in an identity-based policy"
+		return fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s %s", c.ARN, action, resource, why)
+	}
+	return fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s because %s", c.ARN, action, resource, why)
+}
+
+// Authorize decides a KVS API call (ingest.Authorizer).
+func (a *access) Authorize(ctx context.Context, acc ingest.Access) *kvsapi.Exception {
+	c := callerOf(ctx)
+	if c == nil {
+		return &kvsapi.Exception{Status: http.StatusForbidden, Type: "MissingAuthenticationTokenException", Message: "Missing Authentication Token"}
+	}
+	if acc.Resource != "*" {
+		c.touched(acc.Resource, audit.ResourceStream)
+	}
+	d := a.decide(c, acc.Action, acc.Resource)
+	if d.Allowed() {
+		return nil
+	}
+	return &kvsapi.Exception{Status: http.StatusForbidden, Type: "AccessDeniedException", Message: deniedMessage(c, acc.Action, acc.Resource, d)}
+}
+
+// AuthorizeKeyUse decides whether the ingest may use a stream's KMS key on
+// the caller's behalf (ingest.Authorizer): the key policy decides, with
+// kms:ViaService naming KVS, as AWS KMS does for a service's requests.
+func (a *access) AuthorizeKeyUse(ctx context.Context, action, kmsKeyID string) error {
+	c := callerOf(ctx)
+	if c == nil {
+		return fmt.Errorf("no authenticated caller for %s on %s", action, kmsKeyID)
+	}
+	if a.keys == nil {
+		return nil
+	}
+	conds := a.conditions(c)
+	conds["kms:ViaService"] = []string{"kinesisvideo." + a.region + ".amazonaws.com"}
+	conds["kms:CallerAccount"] = []string{c.Account}
+	c.touched(kmsKeyID, audit.ResourceKMSKey)
+	return a.keys.AuthorizeKeyUse(principal(c), a.identityPolicies(c.Principal), conds, action, kmsKeyID)
+}
