@@ -39,38 +39,26 @@ func putScratch(s *scratch) {
 	scratchPool.Put(s)
 }
 
-// canonicalHeaderNames maps the lower-case names clients commonly sign to
-// net/http's canonical form, so the lookup allocates nothing.
-var canonicalHeaderNames = map[string]string{}
-
-func init() {
-	for _, n := range []string{
-		"Accept", "Connection", "Content-Encoding", "Content-Md5", "Content-Type", "Date",
-		"Transfer-Encoding", "User-Agent", "X-Amz-Content-Sha256", "X-Amz-Date",
-		"X-Amz-Decoded-Content-Length", "X-Amz-Security-Token", "X-Amz-Target", "X-Amz-User-Agent",
-		"X-Amzn-Fragment-Acknowledgment-Required", "X-Amzn-Fragment-Timecode-Type",
-		"X-Amzn-Producer-Start-Timestamp", "X-Amzn-Stream-Name", "X-Amzn-Stream-Arn",
-		"Amz-Sdk-Invocation-Id", "Amz-Sdk-Request",
-	} {
-		canonicalHeaderNames[strings.ToLower(n)] = n
-	}
-}
-
-// headerValues returns the values the client signed for the lower-case
-// header name. net/http moves Host, and for chunked bodies Transfer-Encoding,
-// out of the header map, so those are rebuilt from the request.
+// headerValues returns the values the client sent for the lower-case header
+// name, looked up in net/http's canonical key form (as its server stores
+// headers) or, for hand-built requests, as given. It allocates nothing and
+// never scans the header map, whose size the client chooses.
 func headerValues(r *http.Request, name string) []string {
-	if canon, ok := canonicalHeaderNames[name]; ok {
-		if v, ok := r.Header[canon]; ok {
+	var buf [128]byte
+	if len(name) <= len(buf) {
+		upper := true
+		for i := 0; i < len(name); i++ {
+			c := name[i]
+			if upper && c >= 'a' && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			buf[i], upper = c, c == '-'
+		}
+		if v, ok := r.Header[string(buf[:len(name)])]; ok {
 			return v
 		}
 	}
-	for k, v := range r.Header {
-		if strings.EqualFold(k, name) {
-			return v
-		}
-	}
-	return nil
+	return r.Header[name]
 }
 
 // writeCanonicalRequest hashes the canonical request into s.sum:

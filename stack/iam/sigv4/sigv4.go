@@ -401,6 +401,8 @@ var (
 		"The provided 'x-amz-content-sha256' header does not match what was computed.")
 	errBadContentHash = newError(CodeInvalidPayload, http.StatusBadRequest,
 		"x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD or the hex-encoded SHA-256 of the body.")
+	errTrailerUnsupported = newError(CodeInvalidPayload, http.StatusBadRequest,
+		"Only STREAMING-AWS4-HMAC-SHA256-PAYLOAD is supported for aws-chunked bodies; the trailer variants are not.")
 	errChunkedNotStreaming = newError(CodeInvalidPayload, http.StatusBadRequest,
 		"This operation does not accept aws-chunked (STREAMING-AWS4-HMAC-SHA256-PAYLOAD) bodies; sign the SHA-256 of the body.")
 )
@@ -428,6 +430,8 @@ func (v *Verifier) payload(r *http.Request, p Payload, s *scratch) (string, Cove
 			return "", 0, 0, errChunkedNotStreaming
 		}
 		return v, BodyChunkSigned, checkChunks, nil
+	case strings.HasPrefix(v, "STREAMING-"):
+		return "", 0, 0, errTrailerUnsupported
 	case !isHexSHA256(v):
 		return "", 0, 0, errBadContentHash
 	case !p.streaming:
