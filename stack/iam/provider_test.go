@@ -21,7 +21,8 @@ type fetchResult struct {
 	status    int
 	errorType string
 	body      []byte
-	reused    bool
+	reused    bool // the request rode an open connection
+	resumed   bool // the connection resumed an earlier TLS session
 	creds     providerCredentials
 }
 
@@ -35,7 +36,12 @@ func (e *env) fetch(c *http.Client, alias, thing string) (fetchResult, error) {
 		req.Header.Set(ThingNameHeader, thing)
 	}
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-		GotConn: func(info httptrace.GotConnInfo) { res.reused = info.Reused },
+		GotConn: func(info httptrace.GotConnInfo) {
+			res.reused = info.Reused
+			if tc, ok := info.Conn.(*tls.Conn); ok {
+				res.resumed = tc.ConnectionState().DidResume
+			}
+		},
 	}))
 	resp, err := c.Do(req)
 	if err != nil {
@@ -177,6 +183,15 @@ func TestRevocationIsImmediate(t *testing.T) {
 	res, err := e.fetch(kept, CameraRoleAlias, "cam-r")
 	require.NoError(t, err)
 	require.Equal(t, 200, res.status)
+	resuming := e.client(cert)
+	res, err = e.fetch(resuming, CameraRoleAlias, "cam-r")
+	require.NoError(t, err)
+	require.Equal(t, 200, res.status)
+	resuming.CloseIdleConnections()
+	res, err = e.fetch(resuming, CameraRoleAlias, "cam-r")
+	require.NoError(t, err)
+	require.True(t, res.resumed, "the client must hold a resumable session for the check below to mean anything")
+	resuming.CloseIdleConnections()
 
 	require.NoError(t, e.svc.RevokeCertificate(d.CertificateID))
 	got, _ := e.svc.Certificate(d.CertificateID)
@@ -192,9 +207,8 @@ func TestRevocationIsImmediate(t *testing.T) {
 	// New connections fail the handshake, with or without a session to resume.
 	_, err = e.fetch(e.client(cert), CameraRoleAlias, "cam-r")
 	require.Error(t, err)
-	kept.CloseIdleConnections()
-	_, err = e.fetch(kept, CameraRoleAlias, "cam-r")
-	require.Error(t, err)
+	_, err = e.fetch(resuming, CameraRoleAlias, "cam-r")
+	require.Error(t, err, "resuming a session from before the revocation must fail too")
 
 	require.ErrorIs(t, e.svc.RevokeCertificate("0000"), ErrNotFound)
 }
