@@ -1,0 +1,53 @@
+package sigv4
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestHMACMatchesStdlib: the allocation-free HMAC equals crypto/hmac for
+// keys shorter than, equal to and longer than the SHA-256 block.
+func TestHMACMatchesStdlib(t *testing.T) {
+	h := sha256.New()
+	for n := 0; n <= 200; n += 7 {
+		key := bytes.Repeat([]byte{byte(n)}, n)
+		msg := []byte(fmt.Sprintf("message %d", n))
+		var got [sha256.Size]byte
+		hmacSHA256(h, key, msg, &got)
+		m := hmac.New(sha256.New, key)
+		m.Write(msg)
+		if want := m.Sum(nil); !bytes.Equal(got[:], want) {
+			t.Fatalf("key of %d bytes: %x, want %x", n, got, want)
+		}
+	}
+}
+
+// TestKeyCacheBounded: the cache never holds more than its size, and a
+// secret that changes under the same access key id is not served stale.
+func TestKeyCacheBounded(t *testing.T) {
+	secret := testSecret
+	v := newTestVerifier(t, func(c *Config) {
+		c.KeyCacheSize = 2
+		c.Lookup = func(id string) (Key, bool) { return Key{SecretAccessKey: secret}, id == testAKID }
+		c.MaxSkew = 10 * 24 * time.Hour
+	})
+	for day := range 5 {
+		at := t0.Add(-time.Duration(day) * 24 * time.Hour)
+		r, b := kmsRequest(t, testAKID, at)
+		if _, err := v.Verify(r, Body(b)); err != nil {
+			t.Fatalf("day -%d: %v", day, err)
+		}
+		if n := len(v.cache.m); n > 2 {
+			t.Fatalf("cache holds %d keys, limit 2", n)
+		}
+	}
+	r, b := kmsRequest(t, testAKID, t0)
+	secret = "rotated"
+	if _, err := v.Verify(r, Body(b)); err == nil {
+		t.Fatal("request signed with the old secret verifies after rotation")
+	}
+}
