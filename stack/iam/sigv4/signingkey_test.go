@@ -5,6 +5,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
+	"net/http"
+	"sync"
 	"testing"
 	"time"
 )
@@ -49,5 +51,38 @@ func TestKeyCacheBounded(t *testing.T) {
 	secret = "rotated"
 	if _, err := v.Verify(r, Body(b)); err == nil {
 		t.Fatal("request signed with the old secret verifies after rotation")
+	}
+}
+
+// TestConcurrentVerify shares one Verifier (cache, scratch pool) between
+// goroutines; run with -race.
+func TestConcurrentVerify(t *testing.T) {
+	v := newTestVerifier(t, func(c *Config) { c.KeyCacheSize = 3 })
+	type signed struct {
+		r    *http.Request
+		body []byte
+	}
+	var reqs []signed
+	for i := range 6 {
+		r, b := kmsRequest(t, []string{testAKID, tempAKID}[i%2], t0.Add(-time.Duration(i)*time.Minute))
+		reqs = append(reqs, signed{r, b})
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				s := reqs[(g+i)%len(reqs)]
+				if _, err := v.Verify(s.r, Body(s.body)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }

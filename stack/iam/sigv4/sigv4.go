@@ -338,6 +338,9 @@ func (v *Verifier) verify(r *http.Request, p Payload) (Result, *Error) {
 	case checkNothing:
 		if p.streaming {
 			res.Body = r.Body
+			if res.Body == nil {
+				res.Body = http.NoBody
+			}
 		}
 	}
 	return res, nil
