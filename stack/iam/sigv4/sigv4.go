@@ -288,7 +288,7 @@ func (v *Verifier) verify(r *http.Request, p Payload) (Result, *Error) {
 		return res, e
 	}
 	if key.SessionToken != "" || c.hasTok {
-		if !hmac.Equal([]byte(c.token), []byte(key.SessionToken)) || key.SessionToken == "" {
+		if !constantTimeEqual(c.token, key.SessionToken) || key.SessionToken == "" {
 			return res, errUnrecognized
 		}
 	}
@@ -457,4 +457,17 @@ func isHexSHA256(s string) bool {
 		}
 	}
 	return true
+}
+
+// constantTimeEqual compares secrets without leaking the length of the
+// common prefix, and without converting them to byte slices.
+func constantTimeEqual(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	var d byte
+	for i := 0; i < len(a); i++ {
+		d |= a[i] ^ b[i]
+	}
+	return d == 0
 }
