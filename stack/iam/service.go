@@ -207,10 +207,10 @@ func Open(cfg Config) (*Service, error) {
 		if s.st.Account != cfg.Account {
 			return nil, fmt.Errorf("%w: data directory %s belongs to account %s, not %s", ErrInvalidConfig, cfg.DataDir, s.st.Account, cfg.Account)
 		}
-		if len(s.st.SessionKey) != 32 {
-			return nil, fmt.Errorf("iam: state file %s has no valid session key", s.path)
-		}
 		s.fillMaps()
+		if err := s.checkLoaded(); err != nil {
+			return nil, fmt.Errorf("iam: state file %s is damaged (%w); restore it or remove it to start over with new keys", s.path, err)
+		}
 	}
 	if cfg.EnrollmentToken != "" && cfg.EnrollmentToken != s.st.EnrollmentToken {
 		s.st.EnrollmentToken = cfg.EnrollmentToken
@@ -239,6 +239,41 @@ func (s *Service) fillMaps() {
 	if s.st.Certificates == nil {
 		s.st.Certificates = map[string]*certificate{}
 	}
+}
+
+// checkLoaded makes sure a state read from disk has what the service
+// relies on.
+func (s *Service) checkLoaded() error {
+	if len(s.st.SessionKey) != 32 {
+		return errors.New("no valid session key")
+	}
+	if u := s.st.Users[AdminUserName]; u == nil || u.KeyID == "" || u.Secret == "" {
+		return errors.New("no admin user with keys")
+	}
+	for name, u := range s.st.Users {
+		if u == nil {
+			return fmt.Errorf("user %s is empty", name)
+		}
+	}
+	for name, r := range s.st.Roles {
+		if r == nil || r.Name != name {
+			return fmt.Errorf("role %s is empty or misnamed", name)
+		}
+		if r.Policies == nil {
+			r.Policies = map[string]string{}
+		}
+	}
+	for name, ra := range s.st.RoleAliases {
+		if ra == nil || ra.Alias != name {
+			return fmt.Errorf("role alias %s is empty or misnamed", name)
+		}
+	}
+	for id, c := range s.st.Certificates {
+		if c == nil || c.ID != id {
+			return fmt.Errorf("certificate %s is empty or misnamed", id)
+		}
+	}
+	return nil
 }
 
 func (s *Service) initState() error {

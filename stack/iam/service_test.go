@@ -190,9 +190,21 @@ func TestOpenRefusals(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "a-long-enough-token", svc.EnrollmentToken())
 
-	require.NoError(t, os.WriteFile(filepath.Join(dir, StateFile), []byte(`{"account":`), 0o600))
-	_, err = Open(Config{DataDir: dir, CA: ca})
-	require.ErrorContains(t, err, "damaged")
+	for _, damaged := range []string{
+		`{"account":`,
+		`{"account":"123456789012"}`,
+		`{"account":"123456789012","sessionKey":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","users":{}}`,
+		`{"account":"123456789012","sessionKey":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","users":{"camstorm-admin":{"accessKeyId":"AKIA","secretAccessKey":"x"}},"roles":{"r":null}}`,
+		`{"account":"123456789012","sessionKey":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","users":{"camstorm-admin":{"accessKeyId":"AKIA","secretAccessKey":"x"}},"certificates":{"a":{"id":"b"}}}`,
+	} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, StateFile), []byte(damaged), 0o600))
+		_, err = Open(Config{DataDir: dir, CA: ca})
+		require.ErrorContains(t, err, "damaged", "state %s", damaged)
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, StateFile), []byte(`{"account":"123456789012","sessionKey":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","users":{"camstorm-admin":{"accessKeyId":"AKIA","secretAccessKey":"x"}},"roles":{"r":{"name":"r","trustPolicy":"{}"}}}`), 0o600))
+	svc, err = Open(Config{DataDir: dir, CA: ca})
+	require.NoError(t, err, "a minimal state opens")
+	require.NoError(t, svc.PutRolePolicy("r", "p", `{"Statement":[]}`), "a role stored without policies takes one")
 
 	// A random source that fails is reported, not ignored.
 	_, err = Open(Config{DataDir: t.TempDir(), CA: ca, Rand: bytes.NewReader(nil)})

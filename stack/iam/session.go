@@ -83,7 +83,9 @@ func (s *Service) openToken(token string) (Credential, bool) {
 	}
 	blob, err := base64.StdEncoding.DecodeString(token)
 	ns := s.session.aead.NonceSize()
-	if err != nil || len(blob) < 1+ns+s.session.aead.Overhead() || blob[0] != tokenVersion {
+	// Only the canonical encoding is accepted, so one credential has one token.
+	if err != nil || len(blob) < 1+ns+s.session.aead.Overhead() || blob[0] != tokenVersion ||
+		base64.StdEncoding.EncodeToString(blob) != token {
 		return Credential{}, false
 	}
 	payload, err := s.session.aead.Open(nil, blob[1:1+ns], blob[1+ns:], blob[:1])
