@@ -94,8 +94,11 @@ func TestCredentialProviderIssuesCameraCredentials(t *testing.T) {
 
 		_, ok = e.svc.LookupCredential("ASIAAAAAAAAAAAAAAAAA", cr.SessionToken)
 		require.False(t, ok, "a token must not vouch for another access key id")
-		_, ok = e.svc.LookupAccessKey(cr.AccessKeyID)
-		require.False(t, ok, "temporary keys are looked up with their token")
+		byID, ok := e.svc.LookupAccessKey(cr.AccessKeyID)
+		require.True(t, ok, "temporary keys are found by id too")
+		require.Equal(t, got, byID)
+		_, ok = e.svc.LookupCredential(cr.AccessKeyID, "")
+		require.False(t, ok, "a temporary key without its token")
 	}
 
 	// The alias's duration decides the lifetime; later it expires.

@@ -127,6 +127,7 @@ type Service struct {
 	cfg     Config
 	path    string
 	session *sealer
+	sess    *sessions
 
 	randMu sync.Mutex // Config.Rand need not be safe for concurrent use
 
@@ -223,6 +224,9 @@ func Open(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.session = sl
+	if s.sess, err = s.openSessions(cfg.Clock()); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -306,12 +310,13 @@ func (s *Service) initState() error {
 	return s.writeState()
 }
 
-// Close makes the service refuse further changes; the state is already on disk.
+// Close makes the service refuse further changes and closes the session
+// log; the state is already on disk.
 func (s *Service) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.closed = true
-	return nil
+	s.mu.Unlock()
+	return s.sess.close()
 }
 
 // Account is the account id in every ARN.
@@ -390,31 +395,10 @@ func (s *Service) writeState() error {
 	return s.writeFile(b)
 }
 
-// writeFile replaces the state file atomically: temp file, fsync, rename,
-// fsync of the directory.
+// writeFile replaces the state file atomically.
 func (s *Service) writeFile(b []byte) error {
-	tmp, err := os.CreateTemp(s.cfg.DataDir, ".iam-state-*")
-	if err != nil {
-		return fmt.Errorf("iam: writing state: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err = tmp.Chmod(0o600); err == nil {
-		if _, err = tmp.Write(b); err == nil {
-			err = tmp.Sync()
-		}
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), s.path)
-	}
-	if err != nil {
+	if err := writeFileAtomic(s.cfg.DataDir, s.path, b); err != nil {
 		return fmt.Errorf("iam: writing state %s: %w", s.path, err)
-	}
-	if d, err := os.Open(s.cfg.DataDir); err == nil {
-		_ = d.Sync() // makes the rename durable where the platform supports it
-		_ = d.Close()
 	}
 	return nil
 }

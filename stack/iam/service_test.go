@@ -32,9 +32,11 @@ func TestRestartKeepsStateAndCredentials(t *testing.T) {
 	require.NoError(t, e.svc.PutRolePolicy("extra", "p1", `{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}`))
 	extra, _ := e.svc.Role("extra")
 
-	st, err := os.Stat(filepath.Join(e.dir, "iam", StateFile))
-	require.NoError(t, err)
-	require.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "the state holds secrets")
+	for _, name := range []string{StateFile, SessionLogFile} {
+		st, err := os.Stat(filepath.Join(e.dir, "iam", name))
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "%s holds secrets", name)
+	}
 	require.NoError(t, e.svc.Close())
 	require.ErrorIs(t, e.svc.RevokeCertificate(d.CertificateID), ErrClosed)
 
@@ -51,6 +53,9 @@ func TestRestartKeepsStateAndCredentials(t *testing.T) {
 		found, ok := e.svc.LookupCredential(c.AccessKeyID, c.SessionToken)
 		require.True(t, ok, "credentials issued before the restart verify after it: %s", c.AccessKeyID)
 		require.Equal(t, c.SecretAccessKey, found.SecretAccessKey)
+		byID, ok := e.svc.LookupAccessKey(c.AccessKeyID)
+		require.True(t, ok, "credentials issued before the restart are found by id after it: %s", c.AccessKeyID)
+		require.Equal(t, found, byID)
 	}
 	res, err = e.fetch(e.client(cert), CameraRoleAlias, "cam-1")
 	require.NoError(t, err)
@@ -58,7 +63,7 @@ func TestRestartKeepsStateAndCredentials(t *testing.T) {
 
 	entries, err := os.ReadDir(filepath.Join(e.dir, "iam"))
 	require.NoError(t, err)
-	require.Len(t, entries, 1, "no temporary files are left behind: %v", entries)
+	require.Len(t, entries, 2, "only the state and the session log, no temporary files: %v", entries)
 }
 
 func TestDefaults(t *testing.T) {

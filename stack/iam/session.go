@@ -11,18 +11,18 @@ import (
 	"time"
 )
 
-// Temporary credentials are stateless: the session token is a sealed blob
+// A session token is a sealed blob
 //
 //	base64(0x01 || 12-byte nonce || AES-256-GCM(session key, payload))
 //
 // whose payload (JSON) holds the access key id, the secret, the expiry and
 // the principal, with the version byte as additional data. The session key
-// lives in the state file. So issuing credentials writes nothing, memory
-// does not grow with the number of credentials issued, nothing needs
-// purging, and every credential stays verifiable after a restart — the
-// verifier looks it up with the access key id and the X-Amz-Security-Token
-// the request carries (LookupCredential). The price: an issued credential
-// cannot be withdrawn before it expires, which is also true of AWS.
+// lives in the state file. The token alone proves the credential
+// (LookupCredential), with no state at all. For verifiers that look keys up
+// by access key id only (LookupAccessKey), issued tokens are also appended
+// to the session log and indexed in memory: bounded by MaxLiveSessions,
+// purged ExpiredSessionRetention after expiry, reloaded on restart. An
+// issued credential cannot be withdrawn before it expires, as in AWS.
 
 const (
 	tokenVersion = 0x01
@@ -72,8 +72,12 @@ func (s *Service) issue(p Principal, d time.Duration) (Credential, error) {
 	}
 	blob := append([]byte{tokenVersion}, nonce...)
 	blob = s.session.aead.Seal(blob, nonce, payload, []byte{tokenVersion})
-	return Credential{AccessKeyID: id, SecretAccessKey: secret, SessionToken: base64.StdEncoding.EncodeToString(blob),
-		Expiration: exp, Principal: p}, nil
+	c := Credential{AccessKeyID: id, SecretAccessKey: secret, SessionToken: base64.StdEncoding.EncodeToString(blob),
+		Expiration: exp, Principal: p}
+	if err := s.sess.add(c, s.cfg.Clock()); err != nil {
+		return Credential{}, err
+	}
+	return c, nil
 }
 
 // openToken returns the credential sealed in a session token.
@@ -108,6 +112,9 @@ func (s *Service) openToken(token string) (Credential, bool) {
 // InvalidClientTokenId. It works across restarts.
 func (s *Service) LookupCredential(accessKeyID, sessionToken string) (Credential, bool) {
 	if sessionToken == "" {
+		if !strings.HasPrefix(accessKeyID, "AKIA") {
+			return Credential{}, false // a temporary key needs its token
+		}
 		return s.LookupAccessKey(accessKeyID)
 	}
 	c, ok := s.openToken(sessionToken)
@@ -117,10 +124,14 @@ func (s *Service) LookupCredential(accessKeyID, sessionToken string) (Credential
 	return c, true
 }
 
-// LookupAccessKey finds a long-term access key (AKIA…). Temporary
-// credentials (ASIA…) are not kept by id — their session token carries
-// them — so look those up with LookupCredential.
+// LookupAccessKey finds an access key by id: a long-term key (AKIA…) or a
+// temporary credential (ASIA…) this service issued, also before a restart,
+// until ExpiredSessionRetention after it expired (check Expired, and compare
+// the request's X-Amz-Security-Token with SessionToken).
 func (s *Service) LookupAccessKey(accessKeyID string) (Credential, bool) {
+	if strings.HasPrefix(accessKeyID, "ASIA") {
+		return s.sess.lookup(accessKeyID)
+	}
 	if !strings.HasPrefix(accessKeyID, "AKIA") {
 		return Credential{}, false
 	}
