@@ -7,6 +7,13 @@
 // host;user-agent;x-amz-date, embedded-c signs connection and
 // transfer-encoding). Both the Authorization header and presigned query
 // forms are accepted; see Payload for how request bodies are covered.
+//
+// Canonicalisation follows the AWS SDK for Go v2 signer, which the tests use
+// as the oracle: the path as sent is escaped once more (every service but
+// S3 does this; S3's single encoding is not offered) without removing dot
+// segments; query pairs are decoded as net/url does and re-encoded;
+// header values are trimmed with runs of spaces collapsed. X-Amz-Date is
+// required (the Date header is not accepted in its place).
 package sigv4
 
 import (
