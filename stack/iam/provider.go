@@ -95,7 +95,8 @@ func (s *Service) CredentialsForCertificate(alias, thingName, certificateID stri
 // CredentialProviderHandler serves GET /role-aliases/ALIAS/credentials in
 // the shape of AWS IoT's credential provider. Mount it on a listener using
 // CredentialProviderTLS. Errors carry x-amzn-ErrorType and a JSON
-// {"message": …}: 404 ResourceNotFoundException, 403 AccessDeniedException.
+// {"message": …}: 404 ResourceNotFoundException, 403 AccessDeniedException,
+// 429 ThrottlingException when MaxLiveSessions credentials are live.
 func (s *Service) CredentialProviderHandler() http.Handler {
 	return http.HandlerFunc(s.serveCredentials)
 }
@@ -132,6 +133,8 @@ func (s *Service) serveCredentials(w http.ResponseWriter, r *http.Request) {
 			Expiration: cred.Expiration.UTC().Format(time.RFC3339)}})
 	case errors.Is(err, ErrNotFound):
 		providerError(w, http.StatusNotFound, "ResourceNotFoundException", "Role alias does not exist")
+	case errors.Is(err, ErrLimitExceeded):
+		providerError(w, http.StatusTooManyRequests, "ThrottlingException", strings.TrimPrefix(err.Error(), ErrLimitExceeded.Error()+": "))
 	case errors.Is(err, ErrAccessDenied):
 		s.cfg.Logf("iam: credential provider refused certificate %s: %v", certID, err)
 		providerError(w, http.StatusForbidden, "AccessDeniedException", strings.TrimPrefix(err.Error(), ErrAccessDenied.Error()+": "))

@@ -33,7 +33,8 @@ const (
 // them in the session log. Appends are group-committed: concurrent issuers
 // share one write and one fsync.
 type sessions struct {
-	path string
+	path  string
+	limit int // MaxLiveSessions; lower in tests
 
 	mu        sync.RWMutex // guards byKey and lastPurge
 	byKey     map[string]*Credential
@@ -55,7 +56,7 @@ type sessions struct {
 // do not open (a write torn by a crash, a token of an older session key)
 // are dropped.
 func (s *Service) openSessions(now time.Time) (*sessions, error) {
-	ss := &sessions{path: filepath.Join(s.cfg.DataDir, SessionLogFile), byKey: map[string]*Credential{}, lastPurge: now}
+	ss := &sessions{path: filepath.Join(s.cfg.DataDir, SessionLogFile), limit: MaxLiveSessions, byKey: map[string]*Credential{}, lastPurge: now}
 	f, err := os.Open(ss.path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -67,7 +68,7 @@ func (s *Service) openSessions(now time.Time) (*sessions, error) {
 		for sc.Scan() {
 			ss.lines++
 			c, ok := s.openToken(sc.Text())
-			if ok && now.Before(c.Expiration.Add(ExpiredSessionRetention)) && len(ss.byKey) < MaxLiveSessions {
+			if ok && now.Before(c.Expiration.Add(ExpiredSessionRetention)) && len(ss.byKey) < ss.limit {
 				ss.byKey[c.AccessKeyID] = &c
 			}
 		}
@@ -110,7 +111,7 @@ func (ss *sessions) compact() error {
 // add indexes c and returns once its token is durable in the log.
 func (ss *sessions) add(c Credential, now time.Time) error {
 	ss.mu.Lock()
-	if now.Sub(ss.lastPurge) > time.Minute || len(ss.byKey) >= MaxLiveSessions {
+	if now.Sub(ss.lastPurge) > time.Minute || len(ss.byKey) >= ss.limit {
 		for id, old := range ss.byKey {
 			if !now.Before(old.Expiration.Add(ExpiredSessionRetention)) {
 				delete(ss.byKey, id)
@@ -118,9 +119,9 @@ func (ss *sessions) add(c Credential, now time.Time) error {
 		}
 		ss.lastPurge = now
 	}
-	if len(ss.byKey) >= MaxLiveSessions {
+	if len(ss.byKey) >= ss.limit {
 		ss.mu.Unlock()
-		return fmt.Errorf("%w: %d temporary credentials are live; wait for some to expire", ErrLimitExceeded, MaxLiveSessions)
+		return fmt.Errorf("%w: %d temporary credentials are live; wait for some to expire", ErrLimitExceeded, ss.limit)
 	}
 	ss.byKey[c.AccessKeyID] = &c
 	ss.mu.Unlock()

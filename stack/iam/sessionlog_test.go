@@ -2,12 +2,15 @@ package iam
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/stretchr/testify/require"
 )
 
@@ -103,4 +106,29 @@ func TestSessionLogCompactsWhileRunning(t *testing.T) {
 		_, ok := e.svc.LookupAccessKey(c.AccessKeyID)
 		require.True(t, ok)
 	}
+}
+
+func TestLiveSessionLimit(t *testing.T) {
+	e := newEnv(t)
+	e.svc.sess.limit = 2
+	cert, _ := e.enrollDevice("cam-l")
+	c := e.client(cert)
+	for i := range 2 {
+		res, err := e.fetch(c, CameraRoleAlias, "")
+		require.NoError(t, err)
+		require.Equal(t, 200, res.status, "credential %d of 2", i+1)
+	}
+	res, err := e.fetch(c, CameraRoleAlias, "")
+	require.NoError(t, err)
+	require.Equal(t, 429, res.status, "%s", res.body)
+	require.Equal(t, "ThrottlingException", res.errorType)
+
+	_, err = e.stsClient(e.svc.AdminCredential()).AssumeRole(context.Background(), &sts.AssumeRoleInput{
+		RoleArn: aws.String(e.svc.RoleARN(ConsumerRoleName)), RoleSessionName: aws.String("s1")})
+	require.Equal(t, "Throttling", apiErrorCode(err), "%v", err)
+
+	// Room again once the old ones are purged.
+	e.clock.Advance(time.Hour + ExpiredSessionRetention + time.Minute)
+	_, err = e.svc.AssumeRole(e.svc.AdminCredential().Principal, e.svc.RoleARN(ConsumerRoleName), "s2", 0)
+	require.NoError(t, err)
 }

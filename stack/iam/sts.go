@@ -139,6 +139,8 @@ func (s *Service) stsAssumeRole(r *http.Request, caller Principal, authorize Aut
 		return nil, &stsError{http.StatusBadRequest, "ValidationError", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": ")}
 	case errors.Is(err, ErrNotFound):
 		return nil, denied
+	case errors.Is(err, ErrLimitExceeded):
+		return nil, &stsError{http.StatusBadRequest, "Throttling", strings.TrimPrefix(err.Error(), ErrLimitExceeded.Error()+": ")}
 	case err != nil:
 		return nil, err
 	}
