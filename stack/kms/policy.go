@@ -1,169 +1,130 @@
 package kms
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"path"
-	"strings"
-)
+	"sync"
 
-// maxPolicyLen is AWS's limit on a key policy document.
-const maxPolicyLen = 32768
+	iampolicy "github.com/camstorm/camstorm/stack/iam/policy"
+)
 
 // anonymousPrincipal is the caller of a request without SigV4 credentials.
 const anonymousPrincipal = "anonymous"
 
-// policyDocument is the subset of the IAM policy grammar key policies use here.
-type policyDocument struct {
-	Version   string          `json:"Version"`
-	Statement json.RawMessage `json:"Statement"`
-}
-
-type statement struct {
-	Sid       string          `json:"Sid"`
-	Effect    string          `json:"Effect"`
-	Principal json.RawMessage `json:"Principal"`
-	Action    stringOrList    `json:"Action"`
-	Resource  stringOrList    `json:"Resource"`
-}
-
-// stringOrList decodes the IAM "one string or a list of strings" form.
-type stringOrList []string
-
-func (l *stringOrList) UnmarshalJSON(b []byte) error {
-	var one string
-	if err := json.Unmarshal(b, &one); err == nil {
-		*l = []string{one}
-		return nil
-	}
-	var many []string
-	if err := json.Unmarshal(b, &many); err != nil {
-		return errors.New("must be a string or a list of strings")
-	}
-	*l = many
-	return nil
-}
-
-// policy is a parsed key policy.
+// policy is a parsed key policy, evaluated with the stack's IAM policy
+// evaluator (the full grammar: NotAction, NotPrincipal, Condition, policy
+// variables) under AWS KMS's rule that the key policy is the root of trust.
 type policy struct {
-	statements []parsedStatement
+	doc *iampolicy.Policy
 }
 
-type parsedStatement struct {
-	allow      bool
-	principals []string // "*" or AWS principal values
-	actions    []string
-}
-
-// parsePolicy checks a key policy document and returns it parsed.
+// parsePolicy checks a key policy document and returns it parsed. Key
+// policies are resource policies: every statement needs a Principal; a
+// statement without Resource means this key.
 func parsePolicy(doc string) (policy, error) {
-	if len(doc) == 0 || len(doc) > maxPolicyLen {
-		return policy{}, fmt.Errorf("policy must be 1 to %d characters", maxPolicyLen)
+	if p := cachedPolicy(doc); p != nil {
+		return policy{p}, nil
 	}
-	var pd policyDocument
-	if err := json.Unmarshal([]byte(doc), &pd); err != nil {
-		return policy{}, fmt.Errorf("policy is not a JSON policy document: %v", err)
+	p, err := iampolicy.ParseKind([]byte(doc), iampolicy.ResourceKind)
+	if err != nil {
+		return policy{}, err
 	}
-	var stmts []statement
-	if err := json.Unmarshal(pd.Statement, &stmts); err != nil {
-		var one statement
-		if err := json.Unmarshal(pd.Statement, &one); err != nil {
-			return policy{}, errors.New("policy Statement must be an object or a list of objects")
-		}
-		stmts = []statement{one}
-	}
-	if len(stmts) == 0 {
-		return policy{}, errors.New("policy has no Statement")
-	}
-	var p policy
-	for i, st := range stmts {
-		var ps parsedStatement
-		switch st.Effect {
-		case "Allow":
-			ps.allow = true
-		case "Deny":
-		default:
-			return policy{}, fmt.Errorf("policy statement %d: Effect must be Allow or Deny", i)
-		}
-		principals, err := parsePrincipal(st.Principal)
-		if err != nil {
-			return policy{}, fmt.Errorf("policy statement %d: %v", i, err)
-		}
-		if len(st.Action) == 0 {
-			return policy{}, fmt.Errorf("policy statement %d: Action is required", i)
-		}
-		ps.principals = principals
-		ps.actions = st.Action
-		p.statements = append(p.statements, ps)
-	}
-	return p, nil
+	p.Name = "key policy"
+	cachePolicy(doc, p)
+	return policy{p}, nil
 }
 
-func parsePrincipal(raw json.RawMessage) ([]string, error) {
-	if len(raw) == 0 {
-		return nil, errors.New("statement needs a Principal")
-	}
-	var star string
-	if err := json.Unmarshal(raw, &star); err == nil {
-		if star != "*" {
-			return nil, errors.New(`the Principal must be "*" or {"AWS": ...}`)
-		}
-		return []string{"*"}, nil
-	}
-	var m map[string]stringOrList
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, errors.New(`the Principal must be "*" or {"AWS": ...}`)
-	}
-	aws, ok := m["AWS"]
-	if !ok || len(aws) == 0 {
-		return nil, errors.New(`the Principal needs an "AWS" member`)
-	}
-	return aws, nil
+// keyRequest is one request as the key policy sees it. Only the caller,
+// the account and the action are known to allows today; the other fields
+// let a caller that has them (the key's ARN, the encryption context)
+// evaluate Resource elements and kms: condition keys.
+type keyRequest struct {
+	account, principal, action string
+	keyARN                     string            // "" matches only Resource "*" (or none)
+	encryptionContext          map[string]string // kms:EncryptionContext:<k>, kms:EncryptionContextKeys
 }
 
 // allows reports whether principal may perform action ("kms:Decrypt") under
 // this policy: an explicit Deny wins, otherwise an Allow is needed.
 func (p policy) allows(account, principal, action string) bool {
-	allowed := false
-	for _, st := range p.statements {
-		if !st.matchesPrincipal(account, principal) || !st.matchesAction(action) {
-			continue
-		}
-		if !st.allow {
-			return false
-		}
-		allowed = true
-	}
-	return allowed
+	return p.decide(keyRequest{account: account, principal: principal, action: action}).Allowed()
 }
 
-// matchesPrincipal treats every caller as a member of the server's account
-// until the IAM issue adds real identities, so the account root (the default
-// policy) matches everyone; a statement may also name the caller's access key
-// id, alone or as the last element of an ARN in this account.
-func (st parsedStatement) matchesPrincipal(account, principal string) bool {
-	for _, p := range st.principals {
-		switch {
-		case p == "*", p == account, p == "arn:aws:iam::"+account+":root":
-			return true
-		case p == principal:
-			return true
-		case strings.HasPrefix(p, "arn:aws:iam::"+account+":") && strings.HasSuffix(p, "/"+principal):
-			return true
-		}
+// decide evaluates a request against the key policy.
+//
+// The KMS does not verify SigV4 signatures yet and knows a caller only by
+// the access key id it claims, so each caller (even an unsigned one) is
+// taken as a principal of the server's account named
+// arn:aws:iam::ACCOUNT:user/<access key id>, and a key-policy Principal may
+// name it by that ARN or by the bare access key id. No IAM identity policies
+// exist for those callers yet: they are all taken to have an identity policy
+// allowing every KMS action, so a key policy that delegates to the account
+// (the default "Enable IAM User Permissions") admits every caller, as
+// before the evaluator was shared. Deny statements still apply to them.
+func (p policy) decide(r keyRequest) iampolicy.Decision {
+	req := iampolicy.Request{
+		Principal: iampolicy.Principal{
+			ARN:     "arn:aws:iam::" + r.account + ":user/" + r.principal,
+			Account: r.account,
+			ID:      r.principal,
+		},
+		Action:   r.action,
+		Resource: r.keyARN,
+		Context:  keyContext(r),
 	}
-	return false
+	return iampolicy.EvaluateKey(req, p.doc, callerIdentityPolicies)
 }
 
-func (st parsedStatement) matchesAction(action string) bool {
-	for _, a := range st.actions {
-		// path.Match implements the IAM wildcards * and ? for names without '/'.
-		if ok, err := path.Match(strings.ToLower(a), strings.ToLower(action)); err == nil && ok {
-			return true
-		}
+// keyContext is the request's condition keys.
+func keyContext(r keyRequest) map[string][]string {
+	ctx := map[string][]string{
+		"kms:CallerAccount": {r.account},
+		"aws:PrincipalArn":  {"arn:aws:iam::" + r.account + ":user/" + r.principal},
+		"aws:username":      {r.principal},
 	}
-	return false
+	if len(r.encryptionContext) > 0 {
+		keys := make([]string, 0, len(r.encryptionContext))
+		for k, v := range r.encryptionContext {
+			ctx["kms:EncryptionContext:"+k] = []string{v}
+			keys = append(keys, k)
+		}
+		ctx["kms:EncryptionContextKeys"] = keys
+	}
+	return ctx
+}
+
+// callerIdentityPolicies stand in for the IAM policies of the KMS's callers
+// until the stack's identity service supplies them (see decide).
+var callerIdentityPolicies = func() []*iampolicy.Policy {
+	p, err := iampolicy.ParseKind([]byte(`{"Version":"2012-10-17","Statement":{"Sid":"StackCallersMayUseKMS","Effect":"Allow","Action":"kms:*","Resource":"*"}}`), iampolicy.IdentityKind)
+	if err != nil {
+		panic("kms: the built-in caller identity policy does not parse: " + err.Error())
+	}
+	p.Name = "reference stack caller (stand-in)"
+	return []*iampolicy.Policy{p}
+}()
+
+// The compiled policies of recently used documents: every KMS call checks
+// its key's policy, and parsing a document costs far more than evaluating
+// it. Bounded: the cache starts over when full.
+const maxCachedPolicies = 256
+
+var policyCache struct {
+	sync.Mutex
+	byDoc map[string]*iampolicy.Policy
+}
+
+func cachedPolicy(doc string) *iampolicy.Policy {
+	policyCache.Lock()
+	defer policyCache.Unlock()
+	return policyCache.byDoc[doc]
+}
+
+func cachePolicy(doc string, p *iampolicy.Policy) {
+	policyCache.Lock()
+	defer policyCache.Unlock()
+	if policyCache.byDoc == nil || len(policyCache.byDoc) >= maxCachedPolicies {
+		policyCache.byDoc = make(map[string]*iampolicy.Policy)
+	}
+	policyCache.byDoc[doc] = p
 }
 
 // defaultPolicy is the policy AWS gives a key created without one: the

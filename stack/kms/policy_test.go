@@ -1,13 +1,21 @@
 package kms
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	iampolicy "github.com/camstorm/camstorm/stack/iam/policy"
+)
 
 func TestPolicyEvaluation(t *testing.T) {
 	const account = "123456789012"
 	doc := `{"Version":"2012-10-17","Statement":[
 	 {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kms:*","Resource":"*"},
 	 {"Effect":"Deny","Principal":{"AWS":"AKIDA"},"Action":"kms:Decrypt","Resource":"*"},
-	 {"Effect":"Deny","Principal":"*","Action":"kms:ScheduleKey?eletion","Resource":"*"}]}`
+	 {"Effect":"Deny","Principal":"*","Action":"kms:ScheduleKey?eletion","Resource":"*"},
+	 {"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::123456789012:user/AKIDE"},"Action":"kms:Encrypt","Resource":"*"},
+	 {"Effect":"Deny","NotPrincipal":{"AWS":["AKIDADMIN","AKIDA"]},"Action":"kms:PutKeyPolicy","Resource":"*"},
+	 {"Effect":"Deny","Principal":"*","Action":"kms:ReEncrypt*","Resource":"*","Condition":{"StringNotEquals":{"kms:CallerAccount":"444455556666"}}}]}`
 	p, err := parsePolicy(doc)
 	if err != nil {
 		t.Fatal(err)
@@ -20,8 +28,12 @@ func TestPolicyEvaluation(t *testing.T) {
 		{"AKIDA", "kms:decrypt", false},
 		{"AKIDA", "kms:Encrypt", true},
 		{"AKIDB", "kms:Decrypt", true},
-		{anonymousPrincipal, "kms:Decrypt", true},
+		{anonymousPrincipal, "kms:Decrypt", true}, // unsigned callers are still members of the account
 		{"AKIDB", "kms:ScheduleKeyDeletion", false},
+		{"AKIDE", "kms:Encrypt", false}, // named by a user ARN in the account
+		{"AKIDB", "kms:PutKeyPolicy", false},
+		{"AKIDADMIN", "kms:PutKeyPolicy", true},
+		{"AKIDB", "kms:ReEncryptFrom", false}, // conditions are honoured
 	} {
 		if got := p.allows(account, tc.principal, tc.action); got != tc.want {
 			t.Errorf("allows(%s, %s) = %v, want %v", tc.principal, tc.action, got, tc.want)
@@ -34,65 +46,63 @@ func TestPolicyEvaluation(t *testing.T) {
 	if !only.allows(account, "AKIDC", "kms:DescribeKey") || only.allows(account, "AKIDC", "kms:Decrypt") || only.allows(account, "AKIDD", "kms:Encrypt") {
 		t.Error("an Allow must name the principal and the action; anything else is denied")
 	}
-	for _, bad := range []string{``, `{}`, `{"Statement":[]}`, `{"Statement":[{"Effect":"Maybe","Principal":"*","Action":"kms:*"}]}`,
-		`{"Statement":[{"Effect":"Allow","Action":"kms:*"}]}`, `{"Statement":[{"Effect":"Allow","Principal":"someone","Action":"kms:*"}]}`,
-		`{"Statement":[{"Effect":"Allow","Principal":"*"}]}`, `{"Statement":[{"Effect":"Allow","Principal":"*","Action":7}]}`} {
-		if _, err := parsePolicy(bad); err == nil {
-			t.Errorf("parsePolicy(%s) accepted a malformed policy", bad)
+	for _, tc := range []struct{ doc, want string }{
+		{``, "empty"},
+		{`{}`, "Statement: is required"},
+		{`{"Statement":[]}`, "Statement"},
+		{`{"Statement":[{"Effect":"Maybe","Principal":"*","Action":"kms:*"}]}`, "Effect"},
+		{`{"Statement":[{"Effect":"Allow","Action":"kms:*"}]}`, "needs Principal or NotPrincipal"},
+		{`{"Statement":[{"Effect":"Allow","Principal":"someone","Action":"kms:*"}]}`, "Principal"},
+		{`{"Statement":[{"Effect":"Allow","Principal":"*"}]}`, "Action"},
+		{`{"Statement":[{"Effect":"Allow","Principal":"*","Action":7}]}`, "Action"},
+		{`{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Condition":{"StringEqualsMaybe":{"k":"v"}}}]}`, "unknown condition operator"},
+		{`{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*"}]}` + strings.Repeat(" ", iampolicy.MaxDocumentSize), "at most"},
+	} {
+		if _, err := parsePolicy(tc.doc); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parsePolicy(%.100s) = %v, want an error containing %q", tc.doc, err, tc.want)
 		}
 	}
 }
 
-func TestKeyAndAliasCountsAreBounded(t *testing.T) {
-	defer func(k, a int) { maxKeys, maxAliases = k, a }(maxKeys, maxAliases)
-	maxKeys, maxAliases = 3, 2 // the managed key and its alias already count
-	s, err := New(Config{DataDir: t.TempDir()})
+// The fields allows does not fill yet: the key's ARN in Resource and the
+// encryption context in kms:EncryptionContext:<k> conditions.
+func TestPolicyDecideWithKeyAndEncryptionContext(t *testing.T) {
+	const account = "123456789012"
+	keyARN := "arn:aws:kms:us-east-1:123456789012:key/k1"
+	p, err := parsePolicy(`{"Version":"2012-10-17","Statement":[
+	 {"Sid":"Ingest","Effect":"Allow","Principal":{"AWS":"camstorm-ingest"},"Action":"kms:GenerateDataKey","Resource":"arn:aws:kms:*:123456789012:key/k1",
+	  "Condition":{"StringLike":{"kms:EncryptionContext:aws:kinesisvideo:arn":"arn:aws:kinesisvideo:*:123456789012:stream/*"}}},
+	 {"Sid":"ContextRequired","Effect":"Deny","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{"Null":{"kms:EncryptionContextKeys":"true"}}}]}`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &call{op: "CreateKey", principal: "AKID", body: []byte(`{}`)}
-	var ids []string
-	for range 2 {
-		out, err := s.createKey(c)
-		if err != nil {
-			t.Fatal(err)
+	streamCtx := map[string]string{"aws:kinesisvideo:arn": "arn:aws:kinesisvideo:us-east-1:123456789012:stream/cam-1/1"}
+	for _, tc := range []struct {
+		name string
+		req  keyRequest
+		want bool
+	}{
+		{"stream context on the key", keyRequest{account, "camstorm-ingest", "kms:GenerateDataKey", keyARN, streamCtx}, true},
+		{"another key", keyRequest{account, "camstorm-ingest", "kms:GenerateDataKey", keyARN + "x", streamCtx}, false},
+		{"no encryption context", keyRequest{account, "camstorm-ingest", "kms:GenerateDataKey", keyARN, nil}, false},
+		{"another caller", keyRequest{account, "AKIDX", "kms:GenerateDataKey", keyARN, streamCtx}, false},
+		{"decrypt with a context is not denied (nor allowed)", keyRequest{account, "camstorm-ingest", "kms:Decrypt", keyARN, streamCtx}, false},
+	} {
+		if got := p.decide(tc.req); got.Allowed() != tc.want {
+			t.Errorf("%s: decide(%+v) = %v, want allowed %v", tc.name, tc.req, got, tc.want)
 		}
-		ids = append(ids, out.(map[string]any)["KeyMetadata"].(keyMetadata).KeyId)
 	}
-	if _, err := s.createKey(c); err == nil || err.(*apiError).Type != "LimitExceededException" {
-		t.Fatalf("CreateKey beyond the limit = %v", err)
-	}
-	alias := &call{op: "CreateAlias", principal: "AKID", body: []byte(`{"AliasName":"alias/one","TargetKeyId":"` + ids[0] + `"}`)}
-	if _, err := s.createAlias(alias); err != nil {
-		t.Fatal(err)
-	}
-	alias.body = []byte(`{"AliasName":"alias/two","TargetKeyId":"` + ids[0] + `"}`)
-	if _, err := s.createAlias(alias); err == nil || err.(*apiError).Type != "LimitExceededException" {
-		t.Fatalf("CreateAlias beyond the limit = %v", err)
+	if d := p.decide(keyRequest{account, "camstorm-ingest", "kms:Decrypt", keyARN, nil}); d.Sid != "ContextRequired" {
+		t.Errorf("Decrypt without a context = %v, want the ContextRequired deny", d)
 	}
 }
 
-func TestReplayedRandDoesNotOverwriteKeys(t *testing.T) {
-	dir := t.TempDir()
-	seeded := func() *zeroReader { return &zeroReader{} }
-	s, err := New(Config{DataDir: dir, Rand: seeded()})
+func TestDefaultPolicyAdmitsTheAccount(t *testing.T) {
+	p, err := parsePolicy(defaultPolicy("123456789012"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Close()
-	s, err = New(Config{DataDir: dir, Rand: seeded()})
-	if err != nil {
-		t.Fatal(err)
+	if !p.allows("123456789012", "AKIDANY", "kms:ScheduleKeyDeletion") {
+		t.Error("the default key policy must let the account's callers administer the key")
 	}
-	if _, err := s.createKey(&call{op: "CreateKey", principal: "AKID"}); err == nil {
-		t.Fatal("a replayed Rand must not produce the managed key's id again silently")
-	}
-}
-
-// zeroReader is the most predictable Rand there is.
-type zeroReader struct{}
-
-func (*zeroReader) Read(p []byte) (int, error) {
-	clear(p)
-	return len(p), nil
 }
