@@ -28,6 +28,7 @@ Start with:
 	})
 	root.AddCommand(newStackCommand(), newBenchCommand(), newFleetCommand())
 	root.AddCommand(newDeviceCommand())
+	root.AddCommand(newAuditCommand())
 	return root
 }
 
