@@ -106,3 +106,16 @@ func TestDefaultPolicyAdmitsTheAccount(t *testing.T) {
 		t.Error("the default key policy must let the account's callers administer the key")
 	}
 }
+
+// BenchmarkAuthorize is what every KMS call pays for its key policy:
+// the (cached) parse and the evaluation.
+func BenchmarkAuthorize(b *testing.B) {
+	doc := defaultPolicy("123456789012")
+	b.ReportAllocs()
+	for b.Loop() {
+		p, err := parsePolicy(doc)
+		if err != nil || !p.allows("123456789012", "camstorm-ingest", "kms:GenerateDataKey") {
+			b.Fatal("denied")
+		}
+	}
+}
