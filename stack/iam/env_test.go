@@ -1,6 +1,7 @@
 package iam
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/subtle"
 	"crypto/tls"
@@ -112,6 +113,10 @@ var credentialPattern = regexp.MustCompile(`Credential=([A-Z0-9]+)/`)
 // the real SigV4 verifier.
 func testAuthenticate(svc *Service) Authenticate {
 	return func(r *http.Request) (Principal, error) {
+		// A verifier hashes the body: it must still be there.
+		if body, err := io.ReadAll(r.Body); err != nil || int64(len(body)) != r.ContentLength || !bytes.Contains(body, []byte("Action=")) {
+			return Principal{}, &codedError{"IncompleteSignature", "test authenticator: the body was not handed over intact"}
+		}
 		m := credentialPattern.FindStringSubmatch(r.Header.Get("Authorization"))
 		if m == nil {
 			return Principal{}, &codedError{"MissingAuthenticationToken", "request is not signed"}

@@ -1,18 +1,23 @@
 package iam
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 )
 
 // Authenticate identifies the signer of a request (the stack plugs in its
-// SigV4 verifier). An error that has an ErrorCode() string method (like
+// SigV4 verifier). The STS handler has read the body (at most MaxSTSBody
+// bytes) before calling it and hands the request over with r.Body reading
+// those bytes again, so the verifier can hash the payload. An error that has an ErrorCode() string method (like
 // smithy-go's APIError) is answered with that code, otherwise with
 // AccessDenied; both with HTTP 403.
 type Authenticate func(*http.Request) (Principal, error)
@@ -56,16 +61,22 @@ func (s *Service) serveSTS(w http.ResponseWriter, r *http.Request, authenticate 
 		s.writeSTSError(w, requestID, &stsError{http.StatusMethodNotAllowed, "InvalidAction", "STS takes POST requests with a form body"})
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxSTSBody)
-	if err := r.ParseForm(); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxSTSBody))
+	if err != nil {
 		s.writeSTSError(w, requestID, &stsError{http.StatusBadRequest, "MalformedInput", "the form body could not be read: " + err.Error()})
 		return
 	}
-	if v := r.PostForm.Get("Version"); v != "2011-06-15" {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		s.writeSTSError(w, requestID, &stsError{http.StatusBadRequest, "MalformedInput", "the body is not a URL-encoded form: " + err.Error()})
+		return
+	}
+	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	if v := form.Get("Version"); v != "2011-06-15" {
 		s.writeSTSError(w, requestID, &stsError{http.StatusBadRequest, "InvalidAction", fmt.Sprintf("Version %q is not supported; use 2011-06-15", v)})
 		return
 	}
-	action := r.PostForm.Get("Action")
+	action := form.Get("Action")
 	if action != "AssumeRole" && action != "GetCallerIdentity" {
 		s.writeSTSError(w, requestID, &stsError{http.StatusBadRequest, "InvalidAction", fmt.Sprintf("action %q is not supported by the reference stack (AssumeRole, GetCallerIdentity)", action)})
 		return
@@ -86,7 +97,7 @@ func (s *Service) serveSTS(w http.ResponseWriter, r *http.Request, authenticate 
 		resp = getCallerIdentityResponse{Xmlns: stsNamespace, Result: callerIdentity{
 			Arn: caller.ARN, UserID: s.principalID(caller), Account: caller.Account}, Metadata: responseMetadata{requestID}}
 	case "AssumeRole":
-		resp, err = s.stsAssumeRole(r, caller, authorize, requestID)
+		resp, err = s.stsAssumeRole(form, caller, authorize, requestID)
 	}
 	if err != nil {
 		var se *stsError
@@ -108,8 +119,8 @@ func (s *Service) serveSTS(w http.ResponseWriter, r *http.Request, authenticate 
 	_, _ = w.Write(b)
 }
 
-func (s *Service) stsAssumeRole(r *http.Request, caller Principal, authorize Authorize, requestID string) (any, error) {
-	roleARN, session := r.PostForm.Get("RoleArn"), r.PostForm.Get("RoleSessionName")
+func (s *Service) stsAssumeRole(form url.Values, caller Principal, authorize Authorize, requestID string) (any, error) {
+	roleARN, session := form.Get("RoleArn"), form.Get("RoleSessionName")
 	if roleARN == "" || session == "" {
 		return nil, &stsError{http.StatusBadRequest, "MissingParameter", "AssumeRole needs RoleArn and RoleSessionName"}
 	}
@@ -117,7 +128,7 @@ func (s *Service) stsAssumeRole(r *http.Request, caller Principal, authorize Aut
 		return nil, &stsError{http.StatusBadRequest, "ValidationError", fmt.Sprintf("RoleSessionName %q must be 2-64 characters of letters, digits and +=,.@_-", session)}
 	}
 	var duration time.Duration
-	if d := r.PostForm.Get("DurationSeconds"); d != "" {
+	if d := form.Get("DurationSeconds"); d != "" {
 		n, err := strconv.ParseInt(d, 10, 32)
 		if err != nil || n < int64(MinSessionDuration/time.Second) {
 			return nil, &stsError{http.StatusBadRequest, "ValidationError", fmt.Sprintf("DurationSeconds %q must be a number of seconds, at least 900", d)}

@@ -117,6 +117,7 @@ func TestSTSWireErrors(t *testing.T) {
 		{"no version", "POST", "Action=GetCallerIdentity", 400, "<Code>InvalidAction</Code>"},
 		{"unknown action", "POST", "Action=AssumeRoleWithWebIdentity&Version=2011-06-15", 400, "<Code>InvalidAction</Code>"},
 		{"unsigned", "POST", "Action=GetCallerIdentity&Version=2011-06-15", 403, "<Type>Sender</Type><Code>MissingAuthenticationToken</Code>"},
+		{"bad form encoding", "POST", "Action=%zz&Version=2011-06-15", 400, "<Code>MalformedInput</Code>"},
 		{"oversize", "POST", "Action=GetCallerIdentity&Version=2011-06-15&x=" + strings.Repeat("a", MaxSTSBody), 400, "<Code>MalformedInput</Code>"},
 	}
 	c := e.client()
