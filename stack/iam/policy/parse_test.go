@@ -146,6 +146,16 @@ func TestMalformedErrorListsEveryProblem(t *testing.T) {
 	}
 }
 
+func TestMalformedErrorStaysSmall(t *testing.T) {
+	// DEL is one byte in JSON and four (\x7f) when an error quotes it.
+	long := strings.Repeat("\x7f", 800)
+	doc := `{"Statement":[` + strings.Repeat(`{"Effect":"Allow","Action":"kms:*","Resource":"`+long+`"},`, 30) + `{}]}`
+	_, err := Parse([]byte(doc))
+	if err == nil || len(err.Error()) > 20000 {
+		t.Fatalf("Parse of a %d-byte document with long bad values gave a %d-byte error", len(doc), len(err.Error()))
+	}
+}
+
 func TestParseKeepsHeaderFields(t *testing.T) {
 	p, err := Parse([]byte(awsDocExamples["kms default key policy"]))
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxDocumentSize is the largest policy document Parse accepts, in bytes:
@@ -156,7 +157,21 @@ func (ps *problems) add(stmt int, sid, field, format string, args ...any) {
 	if len(ps.list) > maxProblems {
 		return
 	}
-	ps.list = append(ps.list, Problem{Statement: stmt, Sid: sid, Field: field, Message: fmt.Sprintf(format, args...)})
+	ps.list = append(ps.list, Problem{Statement: stmt, Sid: clip(sid), Field: clip(field), Message: clip(fmt.Sprintf(format, args...))})
+}
+
+// clip shortens what a problem quotes from the document, so that an error
+// stays small whatever the document holds.
+func clip(s string) string {
+	const max = 256
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func (ps *problems) document(doc []byte, kind Kind) *Policy {
