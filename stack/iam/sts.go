@@ -17,9 +17,10 @@ import (
 // Authenticate identifies the signer of a request (the stack plugs in its
 // SigV4 verifier). The STS handler has read the body (at most MaxSTSBody
 // bytes) before calling it and hands the request over with r.Body reading
-// those bytes again, so the verifier can hash the payload. An error that has an ErrorCode() string method (like
-// smithy-go's APIError) is answered with that code, otherwise with
-// AccessDenied; both with HTTP 403.
+// those bytes again, so the verifier can hash the payload. An error with a
+// QueryCode() string method (sigv4.Error) or else an ErrorCode() string
+// method (smithy-go's APIError) is answered with that code, any other with
+// AccessDenied; all with HTTP 403.
 type Authenticate func(*http.Request) (Principal, error)
 
 // Authorize decides whether caller may perform action on resource; for
@@ -84,8 +85,12 @@ func (s *Service) serveSTS(w http.ResponseWriter, r *http.Request, authenticate 
 	caller, err := authenticate(r)
 	if err != nil {
 		code := "AccessDenied"
+		var queryCoded interface{ QueryCode() string }
 		var coded interface{ ErrorCode() string }
-		if errors.As(err, &coded) && coded.ErrorCode() != "" {
+		switch {
+		case errors.As(err, &queryCoded) && queryCoded.QueryCode() != "":
+			code = queryCoded.QueryCode()
+		case errors.As(err, &coded) && coded.ErrorCode() != "":
 			code = coded.ErrorCode()
 		}
 		s.writeSTSError(w, requestID, &stsError{http.StatusForbidden, code, err.Error()})

@@ -3,6 +3,7 @@ package iam
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	"github.com/camstorm/camstorm/stack/pki"
 	"github.com/stretchr/testify/require"
 )
 
@@ -147,4 +149,31 @@ func TestSTSWireErrors(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, 400, resp.StatusCode, "%s", body)
 	require.Contains(t, string(body), "<Code>MissingParameter</Code>")
+}
+
+type queryCodedError struct{}
+
+func (queryCodedError) Error() string     { return "signature mismatch" }
+func (queryCodedError) QueryCode() string { return "SignatureDoesNotMatch" }
+func (queryCodedError) ErrorCode() string { return "InvalidSignatureException" }
+
+func TestSTSAuthenticationErrorCodes(t *testing.T) {
+	e := newEnv(t)
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{queryCodedError{}, "<Code>SignatureDoesNotMatch</Code>"},
+		{fmt.Errorf("wrapped: %w", &codedError{"InvalidClientTokenId", "unknown"}), "<Code>InvalidClientTokenId</Code>"},
+		{errors.New("anything else"), "<Code>AccessDenied</Code>"},
+	}
+	for _, tc := range cases {
+		url := serveTLS(t, e.svc.STSHandler(func(*http.Request) (Principal, error) { return Principal{}, tc.err }, testAuthorize), pki.ServerTLS(e.server))
+		resp, err := e.client().Post(url+"/", "application/x-www-form-urlencoded", strings.NewReader("Action=GetCallerIdentity&Version=2011-06-15"))
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusForbidden, resp.StatusCode, "%v", tc.err)
+		require.Contains(t, string(body), tc.want, "%v", tc.err)
+	}
 }
