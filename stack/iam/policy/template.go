@@ -345,11 +345,14 @@ func lookup(ctx map[string][]string, key string) ([]string, bool) {
 	return nil, false
 }
 
-// arnPattern matches ARNs one colon-separated component at a time, so a
-// wildcard never spans components: arn:aws:kinesisvideo:*:*:stream/x/*
-// cannot match an ARN of another service or a resource with ':' smuggled
-// into the region. Strings that are not six-component ARNs ("*") match as a
-// whole.
+// arnPattern matches ARNs one colon-separated component at a time, as AWS
+// documents for the Arn* condition operators; the sixth component takes
+// the rest, colons included (log-group:x:log-stream:y). For Resource, AWS
+// also lets a * that ends a component run past colons; here it does not,
+// which differs only for ARNs with colons in the region or account, which
+// the stack never issues, and keeps arn:aws:kinesisvideo:*:*:stream/x/*
+// from matching an ARN with ':' smuggled into the region. Strings that are
+// not six-component ARNs ("*", "arn:aws:kms:*") match as a whole.
 type arnPattern struct {
 	whole template
 	parts []template // six when component-wise
