@@ -16,7 +16,8 @@ import (
 // scratch is per-verification working memory, pooled so that verifying a
 // request allocates next to nothing.
 type scratch struct {
-	h        hash.Hash // SHA-256
+	h        hash.Hash // SHA-256 of the canonical request
+	hm       *hmacState
 	buf      []byte
 	params   []queryParam
 	sum      [sha256.Size]byte
@@ -25,7 +26,7 @@ type scratch struct {
 }
 
 var scratchPool = sync.Pool{New: func() any {
-	return &scratch{h: sha256.New(), buf: make([]byte, 0, 1024), params: make([]queryParam, 0, 8)}
+	return &scratch{h: sha256.New(), hm: newHMACState(), buf: make([]byte, 0, 1024), params: make([]queryParam, 0, 8)}
 }}
 
 func getScratch() *scratch { return scratchPool.Get().(*scratch) }
@@ -234,33 +235,43 @@ func appendScope(b []byte, c *credential) []byte {
 	return append(b, scopeEnd...)
 }
 
-// hmacSHA256 computes HMAC-SHA256 (RFC 2104) of msg into out with the given
-// SHA-256 state, without the allocations crypto/hmac makes per call.
-func hmacSHA256(h hash.Hash, key, msg []byte, out *[sha256.Size]byte) {
+// hmacState is working memory for HMAC-SHA256 (RFC 2104); reusing it
+// avoids the allocations crypto/hmac makes per MAC, which would otherwise
+// dominate the verifier's allocations.
+type hmacState struct {
+	h          hash.Hash // SHA-256
+	pad        [64]byte
+	inner, sum [sha256.Size]byte
+}
+
+func newHMACState() *hmacState { return &hmacState{h: sha256.New()} }
+
+// mac sets out to HMAC-SHA256(key, msg). key and out do not escape, so
+// callers can keep them on the stack.
+func (m *hmacState) mac(key, msg []byte, out *[sha256.Size]byte) {
 	const block = 64
 	var k [block]byte
 	if len(key) > block {
-		h.Reset()
-		h.Write(key)
-		h.Sum(k[:0])
+		d := sha256.Sum256(key)
+		copy(k[:], d[:])
 	} else {
 		copy(k[:], key)
 	}
-	var pad [block]byte
-	for i := range pad {
-		pad[i] = k[i] ^ 0x36
+	for i := range m.pad {
+		m.pad[i] = k[i] ^ 0x36
 	}
-	h.Reset()
-	h.Write(pad[:])
-	h.Write(msg)
-	var inner [sha256.Size]byte
-	h.Sum(inner[:0])
-	for i := range pad {
-		pad[i] = k[i] ^ 0x5c
+	m.h.Reset()
+	m.h.Write(m.pad[:])
+	m.h.Write(msg)
+	m.h.Sum(m.inner[:0])
+	for i := range m.pad {
+		m.pad[i] = k[i] ^ 0x5c
 	}
-	h.Reset()
-	h.Write(pad[:])
-	h.Write(inner[:])
-	h.Sum(out[:0])
-	h.Reset()
+	m.h.Reset()
+	m.h.Write(m.pad[:])
+	m.h.Write(m.inner[:])
+	m.h.Sum(m.sum[:0])
+	m.h.Reset()
+	*out = m.sum
+	clear(k[:])
 }

@@ -36,6 +36,7 @@ func chunkFramingError(what string) *Error {
 type chunkReader struct {
 	br     *bufio.Reader
 	h      hash.Hash
+	hm     *hmacState
 	key    [sha256.Size]byte
 	prefix []byte // algorithm, date and scope lines of the string to sign
 	prev   [sha256.Size]byte
@@ -51,7 +52,7 @@ func newChunkReader(r *http.Request, key [sha256.Size]byte, amzDate string, c *c
 	if body == nil {
 		body = http.NoBody
 	}
-	cr := &chunkReader{br: bufio.NewReaderSize(body, 256), h: sha256.New(), key: key, prev: seed, want: -1}
+	cr := &chunkReader{br: bufio.NewReaderSize(body, 256), h: sha256.New(), hm: newHMACState(), key: key, prev: seed, want: -1}
 	cr.prefix = append(cr.prefix, chunkAlgorithm+"\n"...)
 	cr.prefix = append(cr.prefix, amzDate...)
 	cr.prefix = append(cr.prefix, '\n')
@@ -139,7 +140,7 @@ func (cr *chunkReader) next() error {
 	sts = append(sts, '\n')
 	sts = hex.AppendEncode(sts, dataHash[:])
 	var want [sha256.Size]byte
-	hmacSHA256(cr.h, cr.key[:], sts, &want)
+	cr.hm.mac(cr.key[:], sts, &want)
 	if !hmac.Equal(want[:], sig[:]) {
 		cr.chunk = cr.chunk[:0]
 		return errChunkSignature

@@ -2,22 +2,23 @@ package sigv4
 
 import (
 	"crypto/sha256"
-	"hash"
 	"sync"
 )
 
 // deriveSigningKey computes the SigV4 signing key
 // HMAC(HMAC(HMAC(HMAC("AWS4"+secret, date), region), service), "aws4_request").
-func deriveSigningKey(h hash.Hash, buf []byte, secret, date, region, service string, out *[sha256.Size]byte) []byte {
+func deriveSigningKey(m *hmacState, buf []byte, secret, date, region, service string, out *[sha256.Size]byte) []byte {
 	buf = append(append(buf[:0], "AWS4"...), secret...)
+	n := len(buf)
+	buf = append(buf, date...)
 	var k [sha256.Size]byte
-	hmacSHA256(h, buf, append(buf[len(buf):], date...), &k)
+	m.mac(buf[:n], buf[n:], &k)
 	buf = append(buf[:0], region...)
-	hmacSHA256(h, k[:], buf, &k)
+	m.mac(k[:], buf, &k)
 	buf = append(buf[:0], service...)
-	hmacSHA256(h, k[:], buf, &k)
+	m.mac(k[:], buf, &k)
 	buf = append(buf[:0], scopeEnd...)
-	hmacSHA256(h, k[:], buf, out)
+	m.mac(k[:], buf, out)
 	clear(k[:])
 	return buf[:0]
 }
@@ -46,7 +47,7 @@ func newKeyCache(max int) *keyCache {
 // signingKey returns the derived key, from the cache when it can.
 func (kc *keyCache) signingKey(s *scratch, secret, date, region, service string, out *[sha256.Size]byte) {
 	if kc == nil {
-		s.buf = deriveSigningKey(s.h, s.buf, secret, date, region, service, out)
+		s.buf = deriveSigningKey(s.hm, s.buf, secret, date, region, service, out)
 		return
 	}
 	ck := cacheKey{secret: secret, region: region, service: service}
@@ -58,7 +59,7 @@ func (kc *keyCache) signingKey(s *scratch, secret, date, region, service string,
 		*out = k
 		return
 	}
-	s.buf = deriveSigningKey(s.h, s.buf, secret, date, region, service, out)
+	s.buf = deriveSigningKey(s.hm, s.buf, secret, date, region, service, out)
 	kc.mu.Lock()
 	if len(kc.m) >= kc.max {
 		for old := range kc.m { // Go randomises iteration: random eviction

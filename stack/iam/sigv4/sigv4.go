@@ -311,7 +311,7 @@ func (v *Verifier) verify(r *http.Request, p Payload) (Result, *Error) {
 	var signingKey [sha256.Size]byte
 	v.cache.signingKey(s, key.SecretAccessKey, c.date, v.cfg.Region, service, &signingKey)
 	s.buf = appendStringToSign(s.buf[:0], amzDate, &c, &s.sum)
-	hmacSHA256(s.h, signingKey[:], s.buf, &s.mac)
+	s.hm.mac(signingKey[:], s.buf, &s.mac)
 	s.buf = s.buf[:0]
 	if !hmac.Equal(s.mac[:], c.signature[:]) {
 		return res, errSignatureInvalid
