@@ -247,7 +247,7 @@ func TestKeyPolicyDenyIsEnforced(t *testing.T) {
 	}
 	_, err = e.client("AKIDNOBODY").DescribeKey(ctx, &awskms.DescribeKeyInput{KeyId: aws.String(keyID)})
 	wantCode(t, "DescribeKey by principal denied kms:* through a user ARN", err, "AccessDeniedException")
-	if !e.log.contains("op=Decrypt key=" + keyID + " principal=AKIDREADER outcome=AccessDeniedException") {
+	if !e.log.contains("op=Decrypt key=" + keyID + " principal=arn:aws:iam::123456789012:user/AKIDREADER access_key=AKIDREADER outcome=AccessDeniedException") {
 		t.Fatalf("no audit line for the denied Decrypt in %q", e.log.lines)
 	}
 
@@ -345,10 +345,10 @@ func TestRequestIDsAndAuditLines(t *testing.T) {
 	if a.status != 200 || a.requestID == "" || a.requestID == b.requestID {
 		t.Fatalf("request ids %q and %q (status %d)", a.requestID, b.requestID, a.status)
 	}
-	if !e.log.contains("request=" + a.requestID + " op=DescribeKey key=" + keyID + " principal=anonymous outcome=ok") {
+	if !e.log.contains("request=" + a.requestID + " op=DescribeKey key=" + keyID + " principal=arn:aws:iam::123456789012:user/anonymous access_key=anonymous outcome=ok") {
 		t.Fatalf("no audit line for request %s in %q", a.requestID, e.log.lines)
 	}
-	if !e.log.contains("op=CreateKey key=" + keyID + " principal=AKIDAUDIT outcome=ok") {
+	if !e.log.contains("op=CreateKey key=" + keyID + " principal=arn:aws:iam::123456789012:user/AKIDAUDIT access_key=AKIDAUDIT outcome=ok") {
 		t.Fatalf("no audit line for CreateKey in %q", e.log.lines)
 	}
 }

@@ -61,7 +61,7 @@ func FuzzDecryptBlob(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	c := &call{op: "Decrypt", principal: "fuzzer"}
+	c := &call{op: "Decrypt", caller: standInCaller(DefaultAccount, "fuzzer")}
 	s.mu.Lock()
 	sl, err := s.encryptingVersionLocked(c, k.ID, "kms:Encrypt")
 	s.mu.Unlock()
@@ -85,7 +85,7 @@ func FuzzDecryptBlob(f *testing.F) {
 				t.Fatal("parsed fields do not reassemble the blob")
 			}
 		}
-		plain, _, err := s.openBlob(&call{op: "Decrypt", principal: "fuzzer"}, b, map[string]string{"k": "v"}, "", "kms:Decrypt")
+		plain, _, err := s.openBlob(&call{op: "Decrypt", caller: standInCaller(DefaultAccount, "fuzzer")}, b, map[string]string{"k": "v"}, "", "kms:Decrypt")
 		if err == nil && (!bytes.Equal(b, genuine) || string(plain) != "plaintext") {
 			t.Fatalf("Decrypt accepted a blob that was never issued: %x", b)
 		}

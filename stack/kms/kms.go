@@ -66,6 +66,11 @@ type Config struct {
 	Rand io.Reader
 	// Logf receives one audit line per request; nil discards them.
 	Logf func(format string, args ...any)
+	// Caller, when set, names each request's authenticated caller (the
+	// stack verifies SigV4 in front of the KMS); false means the request
+	// was not authenticated, and it gets only what "*" is allowed. Nil
+	// takes the caller's claimed access key id at its word (standInCaller).
+	Caller func(r *http.Request) (Caller, bool)
 }
 
 var (

@@ -115,9 +115,9 @@ func (s *Server) lookupLocked(c *call, keyID, action string, allowAlias bool) (*
 
 func (s *Server) authorizeLocked(c *call, k *key, action string) error {
 	p, err := parsePolicy(k.Policy)
-	if err != nil || !p.allows(s.cfg.Account, c.principal, action) {
+	if err != nil || !p.allows(c.caller, s.cfg.Account, action, s.keyARN(k.ID), c.context) {
 		return errorf("AccessDeniedException", http.StatusBadRequest,
-			"User: %s is not authorized to perform: %s on resource: %s because of the key policy", c.principal, action, s.keyARN(k.ID))
+			"User: %s is not authorized to perform: %s on resource: %s because of the key policy", c.caller.name(), action, s.keyARN(k.ID))
 	}
 	return nil
 }
@@ -295,9 +295,9 @@ func checkPolicy(s *Server, c *call, doc string, bypass bool) error {
 	if err != nil {
 		return errorf("MalformedPolicyDocumentException", http.StatusBadRequest, "%v", err)
 	}
-	if !bypass && !p.allows(s.cfg.Account, c.principal, "kms:PutKeyPolicy") {
+	if !bypass && !p.allows(c.caller, s.cfg.Account, "kms:PutKeyPolicy", "*", nil) {
 		return errorf("MalformedPolicyDocumentException", http.StatusBadRequest,
-			"the new key policy will not allow you (%s) to update the key policy in the future", c.principal)
+			"the new key policy will not allow you (%s) to update the key policy in the future", c.caller.name())
 	}
 	return nil
 }
@@ -589,6 +589,7 @@ func (s *Server) openBlob(c *call, b []byte, ctx map[string]string, wantKeyID, a
 	if err != nil {
 		return nil, sealer{}, invalidCiphertextErr()
 	}
+	c.context = ctx
 	s.mu.Lock()
 	id := formatUUID(p.KeyID)
 	if _, ok := s.keys[id]; !ok {
@@ -663,6 +664,7 @@ func (s *Server) makeDataKey(c *call, action string) ([]byte, []byte, sealer, er
 	if err := validateContext("EncryptionContext", in.EncryptionContext); err != nil {
 		return nil, nil, sealer{}, err
 	}
+	c.context = in.EncryptionContext
 	s.mu.Lock()
 	sl, err := s.encryptingVersionLocked(c, in.KeyId, action)
 	s.mu.Unlock()
@@ -720,6 +722,7 @@ func (s *Server) encrypt(c *call) (any, error) {
 	if err := validateContext("EncryptionContext", in.EncryptionContext); err != nil {
 		return nil, err
 	}
+	c.context = in.EncryptionContext
 	s.mu.Lock()
 	sl, err := s.encryptingVersionLocked(c, in.KeyId, "kms:Encrypt")
 	s.mu.Unlock()

@@ -1,6 +1,7 @@
 package kms
 
 import (
+	"errors"
 	"sync"
 
 	iampolicy "github.com/camstorm/camstorm/stack/iam/policy"
@@ -32,63 +33,75 @@ func parsePolicy(doc string) (policy, error) {
 	return policy{p}, nil
 }
 
-// keyRequest is one request as the key policy sees it. Only the caller,
-// the account and the action are known to allows today; the other fields
-// let a caller that has them (the key's ARN, the encryption context)
-// evaluate Resource elements and kms: condition keys.
-type keyRequest struct {
-	account, principal, action string
-	keyARN                     string            // "" matches only Resource "*" (or none)
-	encryptionContext          map[string]string // kms:EncryptionContext:<k>, kms:EncryptionContextKeys
+// Caller is an authenticated principal as key policies see it.
+type Caller struct {
+	Principal iampolicy.Principal
+	// Identity are the caller's IAM identity policies, consulted when the
+	// key policy delegates to the account ("Enable IAM User Permissions").
+	Identity []*iampolicy.Policy
+	// Conditions are the request's global condition keys (aws:SourceIp,
+	// aws:PrincipalArn, kms:ViaService ...).
+	Conditions map[string][]string
 }
 
-// allows reports whether principal may perform action ("kms:Decrypt") under
-// this policy: an explicit Deny wins, otherwise an Allow is needed.
-func (p policy) allows(account, principal, action string) bool {
-	return p.decide(keyRequest{account: account, principal: principal, action: action}).Allowed()
-}
-
-// decide evaluates a request against the key policy.
-//
-// The KMS does not verify SigV4 signatures yet and knows a caller only by
-// the access key id it claims, so each caller (even an unsigned one) is
-// taken as a principal of the server's account named
-// arn:aws:iam::ACCOUNT:user/<access key id>, and a key-policy Principal may
-// name it by that ARN or by the bare access key id. No IAM identity policies
-// exist for those callers yet: they are all taken to have an identity policy
-// allowing every KMS action, so a key policy that delegates to the account
-// (the default "Enable IAM User Permissions") admits every caller, as
-// before the evaluator was shared. Deny statements still apply to them.
-func (p policy) decide(r keyRequest) iampolicy.Decision {
-	req := iampolicy.Request{
-		Principal: iampolicy.Principal{
-			ARN:     "arn:aws:iam::" + r.account + ":user/" + r.principal,
-			Account: r.account,
-			ID:      r.principal,
-		},
-		Action:   r.action,
-		Resource: r.keyARN,
-		Context:  keyContext(r),
+// name is how the audit line names the caller.
+func (c Caller) name() string {
+	switch {
+	case c.Principal.ARN != "":
+		return c.Principal.ARN
+	case c.Principal.ID != "":
+		return c.Principal.ID
 	}
-	return iampolicy.EvaluateKey(req, p.doc, callerIdentityPolicies)
+	return anonymousPrincipal
 }
 
-// keyContext is the request's condition keys.
-func keyContext(r keyRequest) map[string][]string {
-	ctx := map[string][]string{
-		"kms:CallerAccount": {r.account},
-		"aws:PrincipalArn":  {"arn:aws:iam::" + r.account + ":user/" + r.principal},
-		"aws:username":      {r.principal},
+// standInCaller is a caller known only by the access key id it claims,
+// for a Server without Config.Caller (no SigV4 verification in front of
+// it): a principal of the server's account named
+// arn:aws:iam::ACCOUNT:user/<access key id>, which a key policy may also
+// name by the bare id, with an identity policy allowing every KMS action,
+// so the default key policy (delegation to the account) admits it and
+// Deny statements still apply.
+func standInCaller(account, akid string) Caller {
+	arn := "arn:aws:iam::" + account + ":user/" + akid
+	return Caller{
+		Principal:  iampolicy.Principal{ARN: arn, Account: account, ID: akid},
+		Identity:   callerIdentityPolicies,
+		Conditions: map[string][]string{"aws:PrincipalArn": {arn}, "aws:username": {akid}},
 	}
-	if len(r.encryptionContext) > 0 {
-		keys := make([]string, 0, len(r.encryptionContext))
-		for k, v := range r.encryptionContext {
+}
+
+// allows reports whether c may perform action ("kms:Decrypt") on the key
+// keyARN with the encryption context ec (nil when the operation has none):
+// an explicit Deny wins, otherwise an Allow is needed, and identity
+// policies count only where the key policy delegates to the account.
+func (p policy) allows(c Caller, account, action, keyARN string, ec map[string]string) bool {
+	return p.decide(c, account, action, keyARN, ec).Allowed()
+}
+
+func (p policy) decide(c Caller, account, action, keyARN string, ec map[string]string) iampolicy.Decision {
+	ctx := make(map[string][]string, len(c.Conditions)+len(ec)+2)
+	for k, v := range c.Conditions {
+		ctx[k] = v
+	}
+	ctx["kms:CallerAccount"] = []string{cmpOr(c.Principal.Account, account)}
+	if len(ec) > 0 {
+		keys := make([]string, 0, len(ec))
+		for k, v := range ec {
 			ctx["kms:EncryptionContext:"+k] = []string{v}
 			keys = append(keys, k)
 		}
 		ctx["kms:EncryptionContextKeys"] = keys
 	}
-	return ctx
+	req := iampolicy.Request{Principal: c.Principal, Action: action, Resource: keyARN, Context: ctx}
+	return iampolicy.EvaluateKey(req, p.doc, c.Identity)
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // callerIdentityPolicies stand in for the IAM policies of the KMS's callers
@@ -132,4 +145,22 @@ func cachePolicy(doc string, p *iampolicy.Policy) {
 func defaultPolicy(account string) string {
 	return `{"Version":"2012-10-17","Id":"key-default-1","Statement":[{"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` +
 		account + `:root"},"Action":"kms:*","Resource":"*"}]}`
+}
+
+// AuthorizeKeyUse decides whether a service may use the key keyRef (id,
+// ARN, alias or alias ARN) for action on behalf of the caller c, as AWS KMS
+// decides a service's request made with the caller's credentials: by the
+// key policy, and the caller's identity policies where it delegates to
+// the account. c.Conditions should carry kms:ViaService. Only a denial is
+// an error: a missing or disabled key fails the use itself, with its own
+// error.
+func (s *Server) AuthorizeKeyUse(c Caller, action, keyRef string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err := s.lookupLocked(&call{op: "AuthorizeKeyUse", caller: c}, keyRef, action, true)
+	var e *apiError
+	if errors.As(err, &e) && e.Type == "AccessDeniedException" {
+		return e
+	}
+	return nil
 }

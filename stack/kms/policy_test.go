@@ -35,7 +35,7 @@ func TestPolicyEvaluation(t *testing.T) {
 		{"AKIDADMIN", "kms:PutKeyPolicy", true},
 		{"AKIDB", "kms:ReEncryptFrom", false}, // conditions are honoured
 	} {
-		if got := p.allows(account, tc.principal, tc.action); got != tc.want {
+		if got := p.allows(standInCaller(account, tc.principal), account, tc.action, "*", nil); got != tc.want {
 			t.Errorf("allows(%s, %s) = %v, want %v", tc.principal, tc.action, got, tc.want)
 		}
 	}
@@ -43,7 +43,8 @@ func TestPolicyEvaluation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !only.allows(account, "AKIDC", "kms:DescribeKey") || only.allows(account, "AKIDC", "kms:Decrypt") || only.allows(account, "AKIDD", "kms:Encrypt") {
+	allows := func(akid, action string) bool { return only.allows(standInCaller(account, akid), account, action, "*", nil) }
+	if !allows("AKIDC", "kms:DescribeKey") || allows("AKIDC", "kms:Decrypt") || allows("AKIDD", "kms:Encrypt") {
 		t.Error("an Allow must name the principal and the action; anything else is denied")
 	}
 	for _, tc := range []struct{ doc, want string }{
@@ -64,8 +65,8 @@ func TestPolicyEvaluation(t *testing.T) {
 	}
 }
 
-// The fields allows does not fill yet: the key's ARN in Resource and the
-// encryption context in kms:EncryptionContext:<k> conditions.
+// The key's ARN in Resource and the encryption context in
+// kms:EncryptionContext:<k> conditions.
 func TestPolicyDecideWithKeyAndEncryptionContext(t *testing.T) {
 	const account = "123456789012"
 	keyARN := "arn:aws:kms:us-east-1:123456789012:key/k1"
@@ -77,6 +78,13 @@ func TestPolicyDecideWithKeyAndEncryptionContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	streamCtx := map[string]string{"aws:kinesisvideo:arn": "arn:aws:kinesisvideo:us-east-1:123456789012:stream/cam-1/1"}
+	type keyRequest struct {
+		account, principal, action, keyARN string
+		ec                                 map[string]string
+	}
+	decide := func(r keyRequest) iampolicy.Decision {
+		return p.decide(standInCaller(r.account, r.principal), r.account, r.action, r.keyARN, r.ec)
+	}
 	for _, tc := range []struct {
 		name string
 		req  keyRequest
@@ -88,11 +96,11 @@ func TestPolicyDecideWithKeyAndEncryptionContext(t *testing.T) {
 		{"another caller", keyRequest{account, "AKIDX", "kms:GenerateDataKey", keyARN, streamCtx}, false},
 		{"decrypt with a context is not denied (nor allowed)", keyRequest{account, "camstorm-ingest", "kms:Decrypt", keyARN, streamCtx}, false},
 	} {
-		if got := p.decide(tc.req); got.Allowed() != tc.want {
+		if got := decide(tc.req); got.Allowed() != tc.want {
 			t.Errorf("%s: decide(%+v) = %v, want allowed %v", tc.name, tc.req, got, tc.want)
 		}
 	}
-	if d := p.decide(keyRequest{account, "camstorm-ingest", "kms:Decrypt", keyARN, nil}); d.Sid != "ContextRequired" {
+	if d := decide(keyRequest{account, "camstorm-ingest", "kms:Decrypt", keyARN, nil}); d.Sid != "ContextRequired" {
 		t.Errorf("Decrypt without a context = %v, want the ContextRequired deny", d)
 	}
 }
@@ -102,7 +110,7 @@ func TestDefaultPolicyAdmitsTheAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !p.allows("123456789012", "AKIDANY", "kms:ScheduleKeyDeletion") {
+	if !p.allows(standInCaller("123456789012", "AKIDANY"), "123456789012", "kms:ScheduleKeyDeletion", "*", nil) {
 		t.Error("the default key policy must let the account's callers administer the key")
 	}
 }
@@ -111,10 +119,11 @@ func TestDefaultPolicyAdmitsTheAccount(t *testing.T) {
 // the (cached) parse and the evaluation.
 func BenchmarkAuthorize(b *testing.B) {
 	doc := defaultPolicy("123456789012")
+	c := standInCaller("123456789012", "camstorm-ingest")
 	b.ReportAllocs()
 	for b.Loop() {
 		p, err := parsePolicy(doc)
-		if err != nil || !p.allows("123456789012", "camstorm-ingest", "kms:GenerateDataKey") {
+		if err != nil || !p.allows(c, "123456789012", "kms:GenerateDataKey", "arn:aws:kms:us-east-1:123456789012:key/k", nil) {
 			b.Fatal("denied")
 		}
 	}

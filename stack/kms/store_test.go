@@ -21,7 +21,7 @@ func BenchmarkCreateKeyWithExistingKeys(b *testing.B) {
 				}
 			}
 			s.mu.Unlock()
-			c := &call{op: "CreateKey", principal: "AKID", body: []byte(`{}`)}
+			c := &call{op: "CreateKey", caller: standInCaller(DefaultAccount, "AKID"), body: []byte(`{}`)}
 			for b.Loop() {
 				if _, err := s.createKey(c); err != nil {
 					b.Fatal(err)

@@ -65,7 +65,8 @@ func epochOrNil(t time.Time) *epoch {
 // call is one request being served.
 type call struct {
 	op        string
-	principal string
+	caller    Caller
+	context   map[string]string // the encryption context, for kms:EncryptionContext conditions
 	body      []byte
 	keyID     string // for the audit line; set when a key is resolved
 }
@@ -101,13 +102,23 @@ func principalOf(r *http.Request) string {
 	return anonymousPrincipal
 }
 
+// callerOf is the request's caller: from Config.Caller when the stack
+// authenticated it, otherwise a stand-in named by the claimed access key.
+func (s *Server) callerOf(r *http.Request) Caller {
+	if s.cfg.Caller != nil {
+		c, _ := s.cfg.Caller(r) // unauthenticated: the anonymous caller
+		return c
+	}
+	return standInCaller(s.cfg.Account, principalOf(r))
+}
+
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID, err := s.newUUID()
 	if err != nil {
 		reqID = "unavailable"
 	}
 	w.Header().Set("x-amzn-RequestId", reqID)
-	c := &call{principal: principalOf(r)}
+	c := &call{caller: s.callerOf(r)}
 	op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
 	c.op = op
 	var resp any
@@ -138,7 +149,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if keyID == "" {
 		keyID = "-"
 	}
-	s.cfg.Logf("kms: request=%s op=%s key=%s principal=%s outcome=%s", reqID, c.op, keyID, c.principal, outcome)
+	s.cfg.Logf("kms: request=%s op=%s key=%s principal=%s access_key=%s outcome=%s", reqID, c.op, keyID, c.caller.name(), cmpOr(c.caller.Principal.ID, "-"), outcome)
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	if apiErr != nil {
 		w.Header().Set("X-Amzn-ErrorType", apiErr.Type)
