@@ -43,7 +43,9 @@ func TestPolicyEvaluation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	allows := func(akid, action string) bool { return only.allows(standInCaller(account, akid), account, action, "*", nil) }
+	allows := func(akid, action string) bool {
+		return only.allows(standInCaller(account, akid), account, action, "*", nil)
+	}
 	if !allows("AKIDC", "kms:DescribeKey") || allows("AKIDC", "kms:Decrypt") || allows("AKIDD", "kms:Encrypt") {
 		t.Error("an Allow must name the principal and the action; anything else is denied")
 	}

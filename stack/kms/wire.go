@@ -64,11 +64,11 @@ func epochOrNil(t time.Time) *epoch {
 
 // call is one request being served.
 type call struct {
-	op        string
-	caller    Caller
-	context   map[string]string // the encryption context, for kms:EncryptionContext conditions
-	body      []byte
-	keyID     string // for the audit line; set when a key is resolved
+	op      string
+	caller  Caller
+	context map[string]string // the encryption context, for kms:EncryptionContext conditions
+	body    []byte
+	keyID   string // for the audit line; set when a key is resolved
 }
 
 func (c *call) decode(v any) error {
