@@ -48,6 +48,9 @@ On a broken chain the exit code is 3 and stderr names the first bad line,
 its byte offset and what mismatched. Exit code 1 means the file could not
 be read, 2 a usage error.
 
+A log that is being written may end in a half-written line, reported as
+torn; verify it once the stack has stopped (or flushed).
+
 The chain is keyed by nothing secret: whoever can rewrite both FILE and
 FILE.head and knows the scheme can forge a consistent log. Keep a copy of
 FILE.head somewhere else and pass it with --head to check against it.`,

@@ -87,6 +87,14 @@ type Resume struct {
 	TornFile string
 }
 
+// Sink receives audit records. *Log is the durable one; services take a
+// Sink, so the integration decides where records go.
+type Sink interface {
+	Append(Record) error
+}
+
+var _ Sink = (*Log)(nil)
+
 // Log appends records to a hash-chained JSON-lines file. It is safe for
 // concurrent use. Only one Log (in one process) may write a file at a time;
 // Open does not lock the file.

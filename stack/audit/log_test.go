@@ -405,3 +405,30 @@ func BenchmarkAppend(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+// TestEveryByteEditIsDetectedOnItsLine changes each byte of a small log in
+// two ways and expects the break on the line that holds the byte.
+func TestEveryByteEditIsDetectedOnItsLine(t *testing.T) {
+	_, lines := writeLog(t, 3)
+	valid := bytes.Join(lines, nil)
+	lineOf := make([]int, len(valid))
+	for i, n := 0, 1; i < len(valid); i++ {
+		lineOf[i] = n
+		if valid[i] == '\n' {
+			n++
+		}
+	}
+	for i := range valid {
+		for _, b := range []byte{valid[i] ^ 0x01, '\n'} {
+			if b == valid[i] {
+				continue
+			}
+			changed := bytes.Clone(valid)
+			changed[i] = b
+			_, err := Verify(bytes.NewReader(changed))
+			var brk *Break
+			require.ErrorAs(t, err, &brk, "byte %d set to %q", i, b)
+			require.Equal(t, lineOf[i], brk.Line, "byte %d set to %q: %v", i, b, brk)
+		}
+	}
+}

@@ -191,7 +191,9 @@ type Source struct {
 type Outcome struct {
 	EventName string
 	// Principal is the authenticated caller; nil when authentication
-	// failed or was not attempted.
+	// failed or was not attempted. Calls authenticated by a client
+	// certificate alone (the credential provider) have no IAM principal:
+	// pass nil and put thingName and certificateId in RequestParameters.
 	Principal *iam.Principal
 	// AccessKeyID is the key the request was signed with; empty means
 	// "take it from the request's SigV4 Authorization header or
