@@ -331,3 +331,41 @@ func TestQueryCanonicalisation(t *testing.T) {
 		t.Fatal("net/url no longer refuses bad escapes; revisit parseQuery")
 	}
 }
+
+// TestPresignedTokenInHeader: a presigned request may carry its session
+// token as a signed header instead of a query parameter (the SDK does so
+// with header hoisting off and the token set as a header).
+func TestPresignedTokenInHeader(t *testing.T) {
+	v := newTestVerifier(t, nil)
+	req, _ := http.NewRequest(http.MethodGet, "https://kinesisvideo.us-east-1.amazonaws.com/getMedia?X-Amz-Expires=60", nil)
+	req.Header.Set("X-Amz-Security-Token", tempToken)
+	u, hdr, err := v4.NewSigner().PresignHTTP(context.Background(), creds(tempAKID), req, emptyStringSHA, "kinesisvideo", testRegion, t0,
+		func(o *v4.SignerOptions) { o.DisableHeaderHoisting, o.DisableSessionToken = true, true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(u, qSecurityToken) || hdr.Get("X-Amz-Security-Token") != tempToken {
+		t.Fatalf("the SDK did not sign the token as a header: %s %v", u, hdr)
+	}
+	for _, tc := range []struct {
+		token  string
+		extra  string // query appended after signing
+		wantOK bool
+	}{
+		{tempToken, "", true},
+		{tempToken + "x", "", false},
+		{tempToken, "&X-Amz-Security-Token=" + url.QueryEscape(tempToken), false},
+	} {
+		r, _ := http.NewRequest(http.MethodGet, u+tc.extra, nil)
+		for k, vals := range hdr {
+			if k != "Host" {
+				r.Header[k] = vals
+			}
+		}
+		r.Header.Set("X-Amz-Security-Token", tc.token)
+		sr, _ := onTheWire(t, r)
+		if _, err := v.Verify(sr, Body(nil)); (err == nil) != tc.wantOK {
+			t.Errorf("header token %q, query %q: error %v, want ok=%v", tc.token, tc.extra, err, tc.wantOK)
+		}
+	}
+}
