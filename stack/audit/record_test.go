@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -136,4 +138,53 @@ func TestIsDenied(t *testing.T) {
 	} {
 		require.Equal(t, want, IsDenied(code), "IsDenied(%q)", code)
 	}
+}
+
+// TestServiceOnLoopbackAuditsEveryRequest is the wiring a service uses:
+// build the record from the request and the outcome, append it, answer.
+func TestServiceOnLoopbackAuditsEveryRequest(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, err := Open(path, Options{})
+	require.NoError(t, err)
+	src := Source{EventSource: SourceKMS, Region: "us-east-1", Account: "111122223333"}
+	alice := &iam.Principal{Type: iam.PrincipalUser, ARN: "arn:aws:iam::111122223333:user/alice", Account: "111122223333"}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o := Outcome{EventName: "DescribeKey", ReadOnly: true, RequestParameters: map[string]any{"KeyId": "alias/cam"}}
+		if AccessKeyIDOf(r) == "AKIAALICE" {
+			o.Principal = alice
+		} else {
+			o.ErrorCode, o.ErrorMessage = "UnrecognizedClientException", "The security token included in the request is invalid."
+			w.WriteHeader(http.StatusBadRequest)
+		}
+		if err := l.Append(src.FromRequest(r, o)); err != nil {
+			t.Error(err)
+		}
+	}))
+	defer srv.Close()
+	for _, key := range []string{"AKIAALICE", "AKIAMALLORY", "AKIAALICE"} {
+		req, err := http.NewRequest(http.MethodPost, srv.URL, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+key+"/20261127/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=00")
+		resp, err := srv.Client().Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	require.NoError(t, l.Close())
+
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	var denied []Record
+	require.NoError(t, Query(f, Filter{Denied: true}, func(r Record) error { denied = append(denied, r); return nil }))
+	require.Len(t, denied, 1)
+	require.Equal(t, "AKIAMALLORY", denied[0].UserIdentity.AccessKeyID)
+	require.Equal(t, IdentityUnknown, denied[0].UserIdentity.Type)
+	require.Equal(t, "127.0.0.1", denied[0].SourceIPAddress)
+	require.Equal(t, "Go-http-client/1.1", denied[0].UserAgent)
+	require.Equal(t, uint64(2), denied[0].Chain.Seq)
+	_, err = f.Seek(0, 0)
+	require.NoError(t, err)
+	rep, err := Verify(f)
+	require.NoError(t, err)
+	require.Equal(t, uint64(3), rep.Records)
 }
