@@ -203,8 +203,8 @@ func recoverLog(path string, checkpoint []Head, logf func(string, ...any)) (Resu
 		return res, false, fmt.Errorf("audit: refusing to append to %s: %w, and the checkpoint names record %d beyond it: records were cut; move the log aside to start a new one",
 			path, err, checkpoint[0].Seq)
 	}
-	torn := fmt.Sprintf("%s.torn.%d", path, rep.Head.Seq+1)
-	if err := moveTail(f, path, brk.Offset, torn); err != nil {
+	torn, err := moveTail(f, path, brk.Offset, fmt.Sprintf("%s.torn.%d", path, rep.Head.Seq+1))
+	if err != nil {
 		return res, false, err
 	}
 	res.Torn, res.TornFile = brk, torn
@@ -212,15 +212,21 @@ func recoverLog(path string, checkpoint []Head, logf func(string, ...any)) (Resu
 	return res, false, nil
 }
 
-// moveTail copies the log's bytes from off to the end into a new file and
-// then cuts them from the log.
-func moveTail(f *os.File, path string, off int64, to string) error {
+// moveTail copies the log's bytes from off to the end into a new file
+// named base (or base.2, base.3 … if taken: a crash can tear the same
+// record twice) and then cuts them from the log. It returns the file name.
+func moveTail(f *os.File, path string, off int64, base string) (string, error) {
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		return fmt.Errorf("audit: recovering torn line of %s: %w", path, err)
+		return "", fmt.Errorf("audit: recovering torn line of %s: %w", path, err)
 	}
+	to := base
 	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	for i := 2; errors.Is(err, fs.ErrExist) && i <= 100; i++ {
+		to = fmt.Sprintf("%s.%d", base, i)
+		out, err = os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	}
 	if err != nil {
-		return fmt.Errorf("audit: saving the torn last line of %s: %w; move that file aside and retry", path, err)
+		return "", fmt.Errorf("audit: saving the torn last line of %s: %w; move old %s* files aside and retry", path, err, base)
 	}
 	_, err = io.Copy(out, io.LimitReader(f, MaxLineBytes+1))
 	if err == nil {
@@ -230,14 +236,14 @@ func moveTail(f *os.File, path string, off int64, to string) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("audit: saving the torn last line of %s to %s: %w", path, to, err)
+		return "", fmt.Errorf("audit: saving the torn last line of %s to %s: %w", path, to, err)
 	}
 	if err := os.Truncate(path, off); err != nil {
-		return fmt.Errorf("audit: cutting the torn last line of %s: %w", path, err)
+		return "", fmt.Errorf("audit: cutting the torn last line of %s: %w", path, err)
 	}
 	w, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
-		return fmt.Errorf("audit: %s: %w", path, err)
+		return "", fmt.Errorf("audit: %s: %w", path, err)
 	}
 	err = w.Sync()
 	if cerr := w.Close(); err == nil {
@@ -246,7 +252,7 @@ func moveTail(f *os.File, path string, off int64, to string) error {
 	if err == nil {
 		err = syncDir(filepath.Dir(path))
 	}
-	return err
+	return to, err
 }
 
 // Resumed describes what Open found in the existing log.

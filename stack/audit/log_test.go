@@ -432,3 +432,25 @@ func TestEveryByteEditIsDetectedOnItsLine(t *testing.T) {
 		}
 	}
 }
+
+func TestTheSameRecordTornTwiceKeepsBothPieces(t *testing.T) {
+	path, _ := writeLog(t, 2)
+	for i, want := range []string{path + ".torn.3", path + ".torn.3.2"} {
+		piece := []byte(fmt.Sprintf(`{"eventVersion":"1.08","crash":%d`, i))
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		require.NoError(t, err)
+		_, err = f.Write(piece)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+		l, err := Open(path, Options{})
+		require.NoError(t, err)
+		require.Equal(t, want, l.Resumed().TornFile)
+		require.NoError(t, l.Close())
+		saved, err := os.ReadFile(want)
+		require.NoError(t, err)
+		require.Equal(t, piece, saved)
+	}
+	rep, err := verifyFile(t, path, true)
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), rep.Records)
+}
