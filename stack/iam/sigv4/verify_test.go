@@ -369,3 +369,18 @@ func TestPresignedTokenInHeader(t *testing.T) {
 		}
 	}
 }
+
+func TestResultSigned(t *testing.T) {
+	res := Result{SignedHeaders: "connection;host;x-amz-date;x-amzn-stream-name"}
+	for _, tc := range []struct {
+		header string
+		want   bool
+	}{
+		{"host", true}, {"X-Amzn-Stream-Name", true}, {"connection", true},
+		{"x-amz-security-token", false}, {"x-amz", false}, {"", false}, {"host;x-amz-date", false},
+	} {
+		if got := res.Signed(tc.header); got != tc.want {
+			t.Errorf("Signed(%q) over %q = %v, want %v", tc.header, res.SignedHeaders, got, tc.want)
+		}
+	}
+}
