@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/camstorm/camstorm/stack/iam"
+	"github.com/camstorm/camstorm/internal/device"
 	"github.com/spf13/cobra"
 )
 
@@ -58,7 +58,7 @@ The token may also come from the CAMSTORM_ENROLL_TOKEN environment variable.`,
 			var problems []error
 			if thing == "" {
 				problems = append(problems, errors.New("--thing is required"))
-			} else if err := iam.ValidateThingName(thing); err != nil {
+			} else if err := device.ValidateThingName(thing); err != nil {
 				problems = append(problems, fmt.Errorf("--thing: %w", err))
 			}
 			if enrollURL == "" {
@@ -96,7 +96,7 @@ The token may also come from the CAMSTORM_ENROLL_TOKEN environment variable.`,
 			}
 
 			client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}, Timeout: 30 * time.Second}
-			d, err := iam.EnrollDevice(cmd.Context(), client, enrollURL, token, thing, rand.Reader)
+			d, err := device.Enroll(cmd.Context(), client, enrollURL, token, thing, rand.Reader)
 			if err != nil {
 				return err
 			}
@@ -106,7 +106,7 @@ The token may also come from the CAMSTORM_ENROLL_TOKEN environment variable.`,
 			if err := writeNew(paths["csr"], d.CSRPEM, 0o644); err != nil {
 				return err
 			}
-			if err := writeNew(paths["crt"], []byte(d.CertificatePEM), 0o644); err != nil {
+			if err := writeNew(paths["crt"], d.CertificatePEM, 0o644); err != nil {
 				return err
 			}
 			printNextSteps(cmd, d, paths, caFile)
@@ -136,7 +136,7 @@ func writeNew(path string, data []byte, mode fs.FileMode) error {
 	return os.Rename(tmp, path)
 }
 
-func printNextSteps(cmd *cobra.Command, d iam.DeviceEnrollment, paths map[string]string, caFile string) {
+func printNextSteps(cmd *cobra.Command, d device.Identity, paths map[string]string, caFile string) {
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "Enrolled thing %s (certificate id %s).\n", d.ThingName, d.CertificateID)
 	fmt.Fprintf(out, "  private key   %s\n  certificate   %s\n  request       %s\n\n", paths["key"], paths["crt"], paths["csr"])

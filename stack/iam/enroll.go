@@ -15,9 +15,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
+
+	"github.com/camstorm/camstorm/internal/device"
 )
 
 // Certificate statuses, as in AWS IoT.
@@ -28,10 +29,6 @@ const (
 
 // MaxEnrollBody bounds the body of POST /enroll (a PEM CSR is under 2 KiB).
 const MaxEnrollBody = 16 << 10
-
-// thingNamePattern is the KVS stream-name charset: the default camera policy
-// names the stream after the thing.
-var thingNamePattern = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,256}$`)
 
 // Certificate is an enrolled device certificate.
 type Certificate struct {
@@ -84,7 +81,7 @@ func ParseCSR(body []byte) (*x509.CertificateRequest, string, error) {
 		return nil, "", err
 	}
 	thing := csr.Subject.CommonName
-	if !thingNamePattern.MatchString(thing) {
+	if device.ValidateThingName(thing) != nil { // the rule devices check before they ask
 		return nil, "", fmt.Errorf("%w: subject CN %q is not a thing name: use 1-256 characters of letters, digits and _.- (it names the camera's stream)", ErrInvalid, thing)
 	}
 	return csr, thing, nil

@@ -18,17 +18,17 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/camstorm/camstorm/internal/device"
 )
 
 // enrollDevice enrolls thing over HTTPS and returns its TLS client
 // certificate and what the service answered.
-func (e *env) enrollDevice(thing string) (tls.Certificate, DeviceEnrollment) {
+func (e *env) enrollDevice(thing string) (tls.Certificate, device.Identity) {
 	e.t.Helper()
-	d, err := EnrollDevice(context.Background(), e.client(), e.enroll, e.svc.EnrollmentToken(), thing, rand.Reader)
+	d, err := device.Enroll(context.Background(), e.client(), e.enroll, e.svc.EnrollmentToken(), thing, rand.Reader)
 	require.NoError(e.t, err, "enrolling %s", thing)
-	cert, err := tls.X509KeyPair([]byte(d.CertificatePEM), d.KeyPEM)
-	require.NoError(e.t, err)
-	return cert, d
+	return d.Certificate, d
 }
 
 func TestEnrollIssuesClientCertificate(t *testing.T) {
@@ -38,7 +38,7 @@ func TestEnrollIssuesClientCertificate(t *testing.T) {
 	require.Equal(t, CameraRoleAlias, d.RoleAlias)
 	require.Equal(t, "https://credentials.example", d.CredentialProviderURL)
 
-	block, _ := pem.Decode([]byte(d.CertificatePEM))
+	block, _ := pem.Decode(d.CertificatePEM)
 	require.NotNil(t, block)
 	cert, err := x509.ParseCertificate(block.Bytes)
 	require.NoError(t, err)
@@ -142,11 +142,11 @@ func TestRotateEnrollmentToken(t *testing.T) {
 	tok, err := e.svc.RotateEnrollmentToken()
 	require.NoError(t, err)
 	require.NotEqual(t, old, tok)
-	_, err = EnrollDevice(context.Background(), e.client(), e.enroll, old, "cam-1", rand.Reader)
-	var ee *EnrollError
+	_, err = device.Enroll(context.Background(), e.client(), e.enroll, old, "cam-1", rand.Reader)
+	var ee *device.EnrollError
 	require.ErrorAs(t, err, &ee)
 	require.Equal(t, 401, ee.Status)
-	_, err = EnrollDevice(context.Background(), e.client(), e.enroll, tok, "cam-1", rand.Reader)
+	_, err = device.Enroll(context.Background(), e.client(), e.enroll, tok, "cam-1", rand.Reader)
 	require.NoError(t, err)
 }
 
@@ -172,7 +172,7 @@ func FuzzEnroll(f *testing.F) {
 			}
 			return
 		}
-		if !thingNamePattern.MatchString(thing) || thing != csr.Subject.CommonName {
+		if device.ValidateThingName(thing) != nil || thing != csr.Subject.CommonName {
 			t.Fatalf("ParseCSR(%q) accepted thing name %q", body, thing)
 		}
 		if csr.CheckSignature() != nil {

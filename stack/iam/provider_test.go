@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camstorm/camstorm/internal/device"
 	"github.com/camstorm/camstorm/stack/pki"
 	"github.com/stretchr/testify/require"
 )
@@ -157,7 +158,7 @@ func TestCredentialProviderTLSRefusals(t *testing.T) {
 	require.NoError(t, err)
 	otherSvc, err := Open(Config{DataDir: t.TempDir(), CA: other})
 	require.NoError(t, err)
-	keyPEM, csr, err := NewDeviceCSR("cam-a", rand.Reader)
+	keyPEM, csr, err := device.NewCSR("cam-a", rand.Reader)
 	require.NoError(t, err)
 	foreign, err := otherSvc.Enroll(csr)
 	require.NoError(t, err)
@@ -167,7 +168,7 @@ func TestCredentialProviderTLSRefusals(t *testing.T) {
 	require.Error(t, err, "a certificate of another CA must fail the handshake")
 
 	// A client certificate of our CA that the service never registered.
-	keyPEM, csr, err = NewDeviceCSR("cam-a", rand.Reader)
+	keyPEM, csr, err = device.NewCSR("cam-a", rand.Reader)
 	require.NoError(t, err)
 	parsed, _, err := ParseCSR(csr)
 	require.NoError(t, err)

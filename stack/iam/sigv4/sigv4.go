@@ -131,8 +131,10 @@ func Body(b []byte) Payload { return Payload{body: b} }
 // X-Amz-Content-Sha256, so that is accepted and the body is not covered.
 // UNSIGNED-PAYLOAD is accepted likewise. A hex X-Amz-Content-Sha256 and
 // STREAMING-AWS4-HMAC-SHA256-PAYLOAD (aws-chunked, signed chunks) are
-// checked while the handler reads Result.Body, which then fails with an
-// *Error at the first bad byte, chunk or end.
+// checked while the handler reads Result.Body, which returns an *Error
+// instead of a chunk that fails its signature (no byte of it is released) or,
+// for a hex hash, instead of io.EOF when the body's hash differs; a handler
+// must read to io.EOF before acting on a hex-hashed body.
 func Stream() Payload { return Payload{streaming: true} }
 
 // Coverage says how much of the body the signature covers.
