@@ -49,7 +49,7 @@ func inProcess(ctx context.Context) (simulator.Target, func(), error) {
 		return simulator.Target{}, nil, err
 	}
 	hc := st.HTTPClient()
-	return simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc}, func() {
+	return simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc, Credentials: st.AdminCredentials(), Region: st.Region}, func() {
 		hc.CloseIdleConnections()
 		_ = st.Close(context.Background())
 	}, nil
@@ -431,7 +431,7 @@ func fleetPersisted(ctx context.Context, o GoodputOptions) (Throughput, []int, e
 	defer st.Close(context.Background())
 	hc := st.HTTPClient()
 	defer hc.CloseIdleConnections()
-	target := simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc}
+	target := simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc, Credentials: st.AdminCredentials(), Region: st.Region}
 	var sizesMu sync.Mutex
 	var sizes []int
 	var (

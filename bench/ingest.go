@@ -150,7 +150,7 @@ func runIngest(ctx context.Context, dataDir string, o IngestOptions, plaintextAt
 		return nil, nil, tp, nil, err
 	}
 	defer st.Close(context.Background())
-	hc := st.HTTPClient()
+	hc := st.AdminClient()
 	defer hc.CloseIdleConnections()
 	for i := range o.Streams {
 		in := kvsapi.CreateStreamInput{StreamName: fmt.Sprintf("bench-%03d", i), MediaType: "video/h264", DataRetentionInHours: 1}

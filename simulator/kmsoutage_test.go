@@ -40,7 +40,7 @@ func TestProducersLiveThroughKMSOutage(t *testing.T) {
 	t.Cleanup(func() { _ = st.Close(context.Background()) })
 	hc := st.HTTPClient()
 	t.Cleanup(hc.CloseIdleConnections)
-	target := simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc}
+	target := simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc, Credentials: st.AdminCredentials(), Region: st.Region}
 	key := consumerKey(t)
 
 	start := time.Now()

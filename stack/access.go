@@ -13,6 +13,7 @@ import (
 	"github.com/camstorm/camstorm/stack/iam"
 	"github.com/camstorm/camstorm/stack/iam/policy"
 	"github.com/camstorm/camstorm/stack/ingest"
+	"github.com/camstorm/camstorm/stack/kms"
 )
 
 // access decides the requests of the stack's services from IAM-style
@@ -33,7 +34,7 @@ type access struct {
 // keyPolicies is the KMS's side of a key use the ingest makes on a
 // caller's behalf (KVS uses the caller's credentials with KMS).
 type keyPolicies interface {
-	AuthorizeKeyUse(p policy.Principal, identity []*policy.Policy, conditions map[string][]string, action, keyRef string) error
+	AuthorizeKeyUse(c kms.Caller, action, keyRef string) error
 }
 
 var _ ingest.Authorizer = (*access)(nil)
@@ -145,5 +146,38 @@ func (a *access) AuthorizeKeyUse(ctx context.Context, action, kmsKeyID string) e
 	conds["kms:ViaService"] = []string{"kinesisvideo." + a.region + ".amazonaws.com"}
 	conds["kms:CallerAccount"] = []string{c.Account}
 	c.touched(kmsKeyID, audit.ResourceKMSKey)
-	return a.keys.AuthorizeKeyUse(principal(c), a.identityPolicies(c.Principal), conds, action, kmsKeyID)
+	return a.keys.AuthorizeKeyUse(kms.Caller{Principal: principal(c), Identity: a.identityPolicies(c.Principal), Conditions: conds}, action, kmsKeyID)
+}
+
+// kmsCaller tells the KMS who called it. Requests of the ingest's own
+// role are the KVS service's, so they carry kms:ViaService as AWS's do.
+func (a *access) kmsCaller(ingestRoleARN string) func(r *http.Request) (kms.Caller, bool) {
+	viaKVS := "kinesisvideo." + a.region + ".amazonaws.com"
+	return func(r *http.Request) (kms.Caller, bool) {
+		c := callerOf(r.Context())
+		if c == nil {
+			return kms.Caller{}, false
+		}
+		conds := a.conditions(c)
+		if c.RoleARN == ingestRoleARN {
+			conds["kms:ViaService"] = []string{viaKVS}
+		}
+		return kms.Caller{Principal: principal(c), Identity: a.identityPolicies(c.Principal), Conditions: conds}, true
+	}
+}
+
+// authorizeAssumeRole decides sts:AssumeRole (iam.Authorize): the role's
+// trust policy is the root of trust, and where it trusts the caller's
+// account, the caller's identity policies must allow the call too.
+func (a *access) authorizeAssumeRole(p iam.Principal, action, roleARN, trustPolicy string) error {
+	trust, err := policy.ParseKind([]byte(trustPolicy), policy.ResourceKind)
+	if err != nil {
+		return fmt.Errorf("%w: the role's trust policy does not parse: %v", iam.ErrAccessDenied, err)
+	}
+	c := &caller{Principal: p}
+	req := policy.Request{Principal: principal(c), Action: action, Resource: roleARN, Context: a.conditions(c)}
+	if d := policy.EvaluateKey(req, trust, a.identityPolicies(p)); !d.Allowed() {
+		return fmt.Errorf("%w: User: %s is not authorized to perform: %s on resource: %s", iam.ErrAccessDenied, p.ARN, action, roleARN)
+	}
+	return nil
 }

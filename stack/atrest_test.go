@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/stretchr/testify/require"
@@ -39,7 +38,7 @@ func pushMarked(t *testing.T, st *stack.Stack, stream, kmsKey string, base int64
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	hc := st.HTTPClient()
+	hc := st.AdminClient()
 	err := kvsclient.Call(ctx, hc, st.ControlPlaneURL, kvsapi.PathCreateStream,
 		kvsapi.CreateStreamInput{StreamName: stream, DataRetentionInHours: 1, KmsKeyID: kmsKey}, nil)
 	if err != nil && !kvsclient.IsException(err, kvsapi.ExcResourceInUse) {
@@ -51,17 +50,26 @@ func pushMarked(t *testing.T, st *stack.Stack, stream, kmsKey string, base int64
 	track := mkv.TrackSpec{Number: 1, UID: 1, Type: mkv.TrackVideo, CodecID: "V_MPEG4/ISO/AVC", Width: 64, Height: 64}
 	w := mkv.NewWriter(pm)
 	require.NoError(t, w.WriteHeader(mkv.Header{Tracks: []mkv.TrackSpec{track}}))
+	// A write may fail once the ingest has answered ERROR and closed the
+	// connection; the ACKs say what happened.
+	var werr error
 	for i := range n {
 		tc := base + int64(i)*100
-		require.NoError(t, w.StartCluster(tc))
-		require.NoError(t, w.WriteFrame(1, tc, true, marker))
+		if werr = w.StartCluster(tc); werr == nil {
+			werr = w.WriteFrame(1, tc, true, marker)
+		}
+		if werr != nil {
+			break
+		}
 	}
-	require.NoError(t, w.EndFragment())
+	if werr == nil {
+		werr = w.EndFragment()
+	}
 	var acks []kvsapi.Ack
 	persisted := 0
 	for persisted < n {
 		a, err := pm.NextAck()
-		if errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) || (err != nil && werr != nil) {
 			break
 		}
 		require.NoError(t, err)
@@ -73,6 +81,7 @@ func pushMarked(t *testing.T, st *stack.Stack, stream, kmsKey string, base int64
 			return acks
 		}
 	}
+	require.NoError(t, werr, "writing failed and no ERROR ACK says why; ACKs %v", acks)
 	return acks
 }
 
@@ -122,7 +131,7 @@ func TestNoPlaintextAtRest(t *testing.T) {
 		st, err := stack.StartEmbedded(context.Background(), stack.Options{DataDir: dir, PlaintextAtRest: plaintext,
 			Ingest: ingest.Config{DataKeyMaxAge: time.Nanosecond}}) // a data key per fragment
 		require.NoError(t, err)
-		kc := operatorKMS(st, "AKIDOPERATOR")
+		kc := operatorKMS(st)
 		key, err := kc.CreateKey(context.Background(), &kms.CreateKeyInput{})
 		require.NoError(t, err)
 		acks := pushMarked(t, st, "marked", aws.ToString(key.KeyMetadata.Arn), base, 5)
@@ -156,7 +165,7 @@ func TestNoPlaintextAtRest(t *testing.T) {
 func unwrapStoredDataKeys(t *testing.T, st *stack.Stack, kc *kms.Client, dir, stream, keyID string) [][]byte {
 	t.Helper()
 	var info kvsapi.DescribeStreamOutput
-	require.NoError(t, kvsclient.Call(context.Background(), st.HTTPClient(), st.ControlPlaneURL, kvsapi.PathDescribeStream,
+	require.NoError(t, kvsclient.Call(context.Background(), st.AdminClient(), st.ControlPlaneURL, kvsapi.PathDescribeStream,
 		kvsapi.StreamRef{StreamName: stream}, &info))
 	var keys [][]byte
 	for _, blob := range storedBlobs(t, dir, keyID) {
@@ -178,7 +187,7 @@ func TestDisabledKMSKeyStopsIngestAndReads(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close(context.Background()) })
 	ctx := context.Background()
-	kc := operatorKMS(st, "AKIDOPERATOR")
+	kc := operatorKMS(st)
 	key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("camera keys")})
 	require.NoError(t, err)
 	keyARN := aws.ToString(key.KeyMetadata.Arn)
@@ -207,7 +216,7 @@ func TestDisabledKMSKeyStopsIngestAndReads(t *testing.T) {
 func getMediaForAll(t *testing.T, st *stack.Stack, stream string) []byte {
 	t.Helper()
 	ctx := context.Background()
-	hc := st.HTTPClient()
+	hc := st.AdminClient()
 	ref := kvsapi.StreamRef{StreamName: stream}
 	var list kvsapi.ListFragmentsOutput
 	require.NoError(t, kvsclient.Call(ctx, hc, st.DataPlaneURL, kvsapi.PathListFragments,
@@ -257,7 +266,7 @@ func TestKMSKeyRotationKeepsFragmentsReadable(t *testing.T) {
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = st.Close(context.Background()) })
 			ctx := context.Background()
-			kc := operatorKMS(st, "AKIDOPERATOR")
+			kc := operatorKMS(st)
 			key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{})
 			require.NoError(t, err)
 			keyARN, keyID := aws.ToString(key.KeyMetadata.Arn), aws.ToString(key.KeyMetadata.KeyId)
@@ -337,13 +346,13 @@ func TestKMSKeyPolicyDenyingTheIngest(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close(context.Background()) })
 	ctx := context.Background()
-	kc := operatorKMS(st, "AKIDOPERATOR")
+	kc := operatorKMS(st)
 	key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{})
 	require.NoError(t, err)
 	keyARN := aws.ToString(key.KeyMetadata.Arn)
 	policy := `{"Version":"2012-10-17","Statement":[
 		{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kms:*","Resource":"*"},
-		{"Effect":"Deny","Principal":{"AWS":"camstorm-ingest"},"Action":"kms:GenerateDataKey*","Resource":"*"}]}`
+		{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::123456789012:role/camstorm-ingest"},"Action":"kms:GenerateDataKey*","Resource":"*"}]}`
 	_, err = kc.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(keyARN), Policy: aws.String(policy)})
 	require.NoError(t, err)
 
@@ -355,10 +364,9 @@ func TestKMSKeyPolicyDenyingTheIngest(t *testing.T) {
 	require.NoError(t, err, "the operator is not denied")
 }
 
-// operatorKMS is the AWS SDK's KMS client for the stack's KMS, as an
-// operator with access key id akid: only the endpoint and the CA changed.
-func operatorKMS(st *stack.Stack, akid string) *kms.Client {
-	cfg := aws.Config{Region: st.Region, HTTPClient: st.HTTPClient(),
-		Credentials: credentials.NewStaticCredentialsProvider(akid, "secret", "")}
+// operatorKMS is the AWS SDK's KMS client for the stack's KMS, as the
+// bootstrap admin: only the endpoint and the CA changed.
+func operatorKMS(st *stack.Stack) *kms.Client {
+	cfg := aws.Config{Region: st.Region, HTTPClient: st.HTTPClient(), Credentials: st.AdminCredentials()}
 	return kms.NewFromConfig(cfg, func(o *kms.Options) { o.BaseEndpoint = aws.String(st.KMSURL) })
 }

@@ -18,7 +18,7 @@ func TestCloseWithOpenStreams(t *testing.T) {
 	ctx := context.Background()
 	st, err := stack.StartEmbedded(ctx, stack.Options{DataDir: t.TempDir()})
 	require.NoError(t, err)
-	hc := st.HTTPClient()
+	hc := st.AdminClient()
 	require.NoError(t, kvsclient.Call(ctx, hc, st.ControlPlaneURL, kvsapi.PathCreateStream, kvsapi.CreateStreamInput{StreamName: "s", DataRetentionInHours: 1}, nil))
 	pm, err := kvsclient.StartPutMedia(ctx, hc, st.DataPlaneURL, kvsclient.PutMediaOptions{StreamName: "s"})
 	require.NoError(t, err)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	kv "github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 	kvtypes "github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -33,7 +32,7 @@ func startStack(t *testing.T, dir string) *stack.Stack {
 func sdkClient(st *stack.Stack) *kv.Client {
 	cfg := aws.Config{
 		Region:      st.Region,
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDCAMSTORMTEST", "secret", ""),
+		Credentials: st.AdminCredentials(),
 		HTTPClient:  st.HTTPClient(),
 	}
 	return kv.NewFromConfig(cfg, func(o *kv.Options) { o.BaseEndpoint = aws.String(st.ControlPlaneURL) })
@@ -190,8 +189,8 @@ func TestControlPlaneRejectsBadInput(t *testing.T) {
 
 func TestJSONBodiesAreSizeLimited(t *testing.T) {
 	st := startStack(t, t.TempDir())
-	body := strings.NewReader(`{"StreamName":"` + strings.Repeat("a", 1<<20) + `"}`)
-	resp, err := st.HTTPClient().Post(st.ControlPlaneURL+"/createStream", "application/json", body)
+	body := strings.NewReader(`{"StreamName":"` + strings.Repeat("a", 200<<10) + `"}`)
+	resp, err := st.AdminClient().Post(st.ControlPlaneURL+"/createStream", "application/json", body)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(resp.Body)
@@ -218,7 +217,7 @@ func TestStreamsSurviveRestart(t *testing.T) {
 func TestMetricsEndpoint(t *testing.T) {
 	st := startStack(t, t.TempDir())
 	_, _ = sdkClient(st).DescribeStream(context.Background(), &kv.DescribeStreamInput{StreamName: aws.String("none")})
-	junk, err := st.HTTPClient().Post(st.ControlPlaneURL+"/no-such-operation-x1", "application/json", strings.NewReader("{}"))
+	junk, err := st.AdminClient().Post(st.ControlPlaneURL+"/no-such-operation-x1", "application/json", strings.NewReader("{}"))
 	require.NoError(t, err)
 	junk.Body.Close()
 	resp, err := http.Get(st.MetricsURL)
@@ -253,7 +252,7 @@ func TestKMSWithAWSSDK(t *testing.T) {
 	dir := t.TempDir()
 	st := startStack(t, dir)
 	require.True(t, strings.HasPrefix(st.KMSURL, "https://127.0.0.1:"), st.KMSURL)
-	client := func(st *stack.Stack) *kms.Client { return operatorKMS(st, "AKIDCAMSTORMTEST") }
+	client := func(st *stack.Stack) *kms.Client { return operatorKMS(st) }
 	ctx := context.Background()
 	dk, err := client(st).GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String("alias/aws/kinesisvideo"),
 		KeySpec: kmstypes.DataKeySpecAes256, EncryptionContext: map[string]string{"aws:kinesisvideo:arn": "arn:test"}})

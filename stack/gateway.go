@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -67,29 +68,51 @@ type service struct {
 	// read up to maxBody to check the signed payload hash.
 	streaming func(r *http.Request) bool
 	maxBody   int64
+	tooLarge  string // the error code of a body over maxBody
 	// dataEvent and readOnly classify operations for the audit record.
 	dataEvent, readOnly func(operation string) bool
 }
 
 // gateway is the authentication and audit front of the stack's services.
 type gateway struct {
-	verifier *sigv4.Verifier
-	audit    *audit.Log
-	logf     func(format string, args ...any)
+	verifiers       map[string]*sigv4.Verifier // by signing name
+	audit           *audit.Log
+	region, account string
+	logf            func(format string, args ...any)
 }
 
 // wrap puts the gateway in front of a service's handler.
 func (g *gateway) wrap(svc service, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		op := svc.operation(r)
 		rw := &recordingWriter{ResponseWriter: w}
 		var params map[string]any
 		c := g.authenticate(rw, r, svc, &params)
+		op := svc.operation(r) // after the body is read: STS names it in the form
 		if c != nil {
 			next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
 		}
 		g.record(r, svc, op, start, c, params, rw)
+	})
+}
+
+// wrapUnsigned audits a service that authenticates its callers itself
+// (device enrollment, the credential provider): every request is recorded,
+// with the caller unknown to SigV4.
+func (g *gateway) wrapUnsigned(svc service, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rw := &recordingWriter{ResponseWriter: w}
+		params := map[string]any{}
+		if thing := r.Header.Get("x-amzn-iot-thingname"); thing != "" {
+			params["thingName"] = thing
+		}
+		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+			params["certificateSubject"] = r.TLS.PeerCertificates[0].Subject.CommonName
+		}
+		params["path"] = r.URL.Path
+		next.ServeHTTP(rw, r)
+		g.record(r, svc, svc.operation(r), start, nil, params, rw)
 	})
 }
 
@@ -102,9 +125,10 @@ func (g *gateway) authenticate(w *recordingWriter, r *http.Request, svc service,
 		body, err := io.ReadAll(io.LimitReader(r.Body, svc.maxBody+1))
 		if err != nil || int64(len(body)) > svc.maxBody {
 			e := &sigv4.Error{Code: "SerializationException", Status: http.StatusBadRequest,
-				Message: "the request body could not be read, or is larger than the service accepts"}
+				Message: fmt.Sprintf("reading the request body: %v", err)}
 			if err == nil {
-				e.Status, e.Code = http.StatusRequestEntityTooLarge, "RequestEntityTooLargeException"
+				e.Status, e.Code, e.Message = http.StatusRequestEntityTooLarge, svc.tooLarge,
+					fmt.Sprintf("request body exceeds %d bytes", svc.maxBody)
 			}
 			e.WriteError(w, svc.protocol)
 			return nil
@@ -115,7 +139,7 @@ func (g *gateway) authenticate(w *recordingWriter, r *http.Request, svc service,
 	} else {
 		*params = headerParameters(r)
 	}
-	res, err := g.verifier.Verify(r, payload)
+	res, err := g.verifiers[svc.signingName].Verify(r, payload)
 	if err != nil {
 		var e *sigv4.Error
 		if !errors.As(err, &e) {

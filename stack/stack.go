@@ -1,6 +1,7 @@
-// Package stack composes camstorm's reference stack — today the KVS-compatible
-// ingest behind TLS, with its CA and metrics — and starts it in-process on
-// loopback (Embedded mode).
+// Package stack composes camstorm's reference stack — the KVS-compatible
+// ingest, its KMS and the identity services (enrollment, IoT credential
+// provider, STS) behind TLS, SigV4, IAM-style policies and a hash-chained
+// audit trail — and starts it in-process on loopback (Embedded mode).
 package stack
 
 import (
@@ -20,6 +21,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camstorm/camstorm/internal/kvsclient"
+	"github.com/camstorm/camstorm/stack/audit"
+	"github.com/camstorm/camstorm/stack/iam"
+	"github.com/camstorm/camstorm/stack/iam/policy"
 	"github.com/camstorm/camstorm/stack/ingest"
 	"github.com/camstorm/camstorm/stack/kms"
 	"github.com/camstorm/camstorm/stack/pki"
@@ -30,11 +35,13 @@ type Options struct {
 	// DataDir holds the CA, certificates and stored fragments. Empty means a
 	// fresh temporary directory that Close removes.
 	DataDir string
-	// ControlAddr, DataAddr, KMSAddr and MetricsAddr are listen addresses;
-	// default 127.0.0.1:0 each (a free port). Control plane, data plane and
-	// KMS are served over TLS on separate listeners, as AWS serves them
-	// from separate hosts; metrics are plain HTTP.
-	ControlAddr, DataAddr, KMSAddr, MetricsAddr string
+	// ControlAddr, DataAddr, KMSAddr, IdentityAddr, IoTAddr and
+	// MetricsAddr are listen addresses; default 127.0.0.1:0 each (a free
+	// port). Control plane, data plane, KMS, identity (STS and device
+	// enrollment) and the IoT credential provider (mutual TLS) are served
+	// over TLS on separate listeners, as AWS serves them from separate
+	// hosts; metrics are plain HTTP.
+	ControlAddr, DataAddr, KMSAddr, IdentityAddr, IoTAddr, MetricsAddr string
 	// Ingest carries ingest settings (timeouts, limits, clock, logger);
 	// DataDir and DataEndpoint are filled in by the stack.
 	Ingest ingest.Config
@@ -48,6 +55,9 @@ type Options struct {
 	// deletions; nil means time.Now. Tests move it forward to let a
 	// rotation period pass.
 	KMSClock func() time.Time
+	// IdentityClock drives credential expiry and certificate validity;
+	// nil means time.Now.
+	IdentityClock func() time.Time
 }
 
 // Endpoints describe a running stack to its clients; `camstorm stack up`
@@ -62,6 +72,23 @@ type Endpoints struct {
 	CACertFile string `json:"ca_cert_file"`
 	Region     string `json:"region"`
 	DataDir    string `json:"data_dir"`
+	// STSURL serves AssumeRole and GetCallerIdentity (the AWS STS query
+	// protocol); EnrollURL signs device certificates for the bearer of
+	// EnrollmentToken; IoTCredentialsURL is the mutual-TLS credential
+	// provider (GET /role-aliases/CameraRoleAlias/credentials).
+	STSURL            string `json:"sts_url"`
+	EnrollURL         string `json:"enroll_url"`
+	EnrollmentToken   string `json:"enrollment_token"`
+	IoTCredentialsURL string `json:"iot_credentials_url"`
+	CameraRoleAlias   string `json:"camera_role_alias"`
+	ConsumerRoleARN   string `json:"consumer_role_arn"`
+	AdminRoleARN      string `json:"admin_role_arn"`
+	// AdminAccessKeyID and AdminSecretAccessKey are the bootstrap admin's
+	// long-term keys, the only ones the stack has: use them to assume a
+	// role, not for everyday calls.
+	AdminAccessKeyID     string `json:"admin_access_key_id"`
+	AdminSecretAccessKey string `json:"admin_secret_access_key"`
+	AuditLog             string `json:"audit_log"`
 }
 
 // Stack is a running embedded stack.
@@ -71,6 +98,8 @@ type Stack struct {
 	kms     *kms.Server
 	kmsHTTP *http.Client // the ingest's connections to its KMS
 	kmsLink *kmsLink     // and the network path they take
+	iam     *iam.Service
+	audit   *audit.Log
 	ca      *pki.CA
 	servers []*http.Server
 	tempDir string
@@ -127,17 +156,17 @@ func StartEmbedded(ctx context.Context, o Options) (*Stack, error) {
 			}
 		}
 	}()
-	for _, addr := range []string{o.ControlAddr, o.DataAddr, o.KMSAddr, o.MetricsAddr} {
+	for _, addr := range []string{o.ControlAddr, o.DataAddr, o.KMSAddr, o.IdentityAddr, o.IoTAddr, o.MetricsAddr} {
 		ln, err := listen(addr)
 		if err != nil {
 			return nil, err
 		}
 		listeners = append(listeners, ln)
 	}
-	ctlLn, dataLn, kmsLn, metLn := listeners[0], listeners[1], listeners[2], listeners[3]
+	ctlLn, dataLn, kmsLn, idLn, iotLn, metLn := listeners[0], listeners[1], listeners[2], listeners[3], listeners[4], listeners[5]
 
 	hosts := append([]string{"127.0.0.1", "localhost", "::1"}, o.Hosts...)
-	for _, ln := range []net.Listener{ctlLn, dataLn, kmsLn} {
+	for _, ln := range []net.Listener{ctlLn, dataLn, kmsLn, idLn, iotLn} {
 		if h, _, _ := net.SplitHostPort(ln.Addr().String()); h != "" && !containsHost(hosts, h) && !net.ParseIP(h).IsUnspecified() {
 			hosts = append(hosts, h)
 		}
@@ -155,34 +184,75 @@ func StartEmbedded(ctx context.Context, o Options) (*Stack, error) {
 	if ic.Account == "" {
 		ic.Account = defaultAccount
 	}
-	if s.kms, err = kms.New(kms.Config{DataDir: filepath.Join(o.DataDir, "kms"), Region: ic.Region, Account: ic.Account, Clock: o.KMSClock, Logf: s.logf}); err != nil {
+	iotURL := "https://" + dialable(iotLn.Addr())
+	if s.iam, err = iam.Open(iam.Config{DataDir: filepath.Join(o.DataDir, "iam"), CA: s.ca, Account: ic.Account,
+		Clock: o.IdentityClock, CredentialProviderURL: iotURL, Logf: s.logf}); err != nil {
+		return nil, fmt.Errorf("stack: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(o.DataDir, "audit"), 0o700); err != nil {
+		return nil, fmt.Errorf("stack: audit directory: %w", err)
+	}
+	if s.audit, err = audit.Open(filepath.Join(o.DataDir, "audit", "audit.log"), audit.Options{Logf: s.logf}); err != nil {
+		return nil, fmt.Errorf("stack: %w", err)
+	}
+	g, err := newGateway(s.iam, s.audit, ic.Region, ic.Account, s.logf)
+	if err != nil {
+		return nil, fmt.Errorf("stack: %w", err)
+	}
+	acc := &access{iam: s.iam, region: ic.Region, clock: time.Now, parsed: map[string]*policy.Policy{}}
+	ingestRole, err := ensureIngestRole(s.iam)
+	if err != nil {
+		return nil, fmt.Errorf("stack: %w", err)
+	}
+	if s.kms, err = kms.New(kms.Config{DataDir: filepath.Join(o.DataDir, "kms"), Region: ic.Region, Account: ic.Account,
+		Clock: o.KMSClock, Logf: s.logf, Caller: acc.kmsCaller(ingestRole)}); err != nil {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
 	kmsURL := "https://" + dialable(kmsLn.Addr())
 	if !o.PlaintextAtRest && ic.KMS == nil {
-		// The ingest reaches its KMS through the AWS SDK, as it would AWS KMS.
+		// The ingest reaches its KMS through the AWS SDK, as it would AWS
+		// KMS, with the temporary credentials of its own role.
 		s.kmsLink = newKMSLink()
 		s.kmsHTTP = &http.Client{Transport: &http.Transport{DialContext: s.kmsLink.DialContext,
 			TLSClientConfig: s.ca.ClientTLS(), MaxIdleConnsPerHost: 16}}
 		ic.KMS = awskms.New(awskms.Options{Region: ic.Region, HTTPClient: s.kmsHTTP,
-			Credentials: credentials.NewStaticCredentialsProvider("camstorm-ingest", "camstorm-ingest", "")},
+			Credentials: aws.NewCredentialsCache(roleCredentials(s.iam, ingestRole, "ingest"))},
 			func(o *awskms.Options) { o.BaseEndpoint = aws.String(kmsURL) })
+		acc.keys = s.kms
 	}
+	ic.Authorizer = acc
 	if s.ingest, err = ingest.New(ic); err != nil {
 		return nil, err
 	}
+	admin := s.iam.AdminCredential()
+	idURL := "https://" + dialable(idLn.Addr())
 	s.Endpoints = Endpoints{
-		ControlPlaneURL: "https://" + dialable(ctlLn.Addr()),
-		DataPlaneURL:    ic.DataEndpoint,
-		KMSURL:          kmsURL,
-		MetricsURL:      "http://" + dialable(metLn.Addr()) + "/metrics",
-		CACertFile:      s.ca.CACertPath(),
-		Region:          regionOr(ic.Region),
-		DataDir:         o.DataDir,
+		ControlPlaneURL:      "https://" + dialable(ctlLn.Addr()),
+		DataPlaneURL:         ic.DataEndpoint,
+		KMSURL:               kmsURL,
+		MetricsURL:           "http://" + dialable(metLn.Addr()) + "/metrics",
+		CACertFile:           s.ca.CACertPath(),
+		Region:               regionOr(ic.Region),
+		DataDir:              o.DataDir,
+		STSURL:               idURL,
+		EnrollURL:            idURL + "/enroll",
+		EnrollmentToken:      s.iam.EnrollmentToken(),
+		IoTCredentialsURL:    iotURL,
+		CameraRoleAlias:      iam.CameraRoleAlias,
+		ConsumerRoleARN:      s.iam.RoleARN(iam.ConsumerRoleName),
+		AdminRoleARN:         s.iam.RoleARN(iam.AdminRoleName),
+		AdminAccessKeyID:     admin.AccessKeyID,
+		AdminSecretAccessKey: admin.SecretAccessKey,
+		AuditLog:             s.audit.Path(),
 	}
-	s.serve(tls.NewListener(ctlLn, tlsCfg), s.ingest.ControlHandler())
-	s.serve(tls.NewListener(dataLn, tlsCfg), s.ingest.DataHandler())
-	s.serve(tls.NewListener(kmsLn, tlsCfg), s.kms.Handler())
+	s.serve(tls.NewListener(ctlLn, tlsCfg), g.wrap(kvsService(g, false), s.ingest.ControlHandler()))
+	s.serve(tls.NewListener(dataLn, tlsCfg), g.wrap(kvsService(g, true), s.ingest.DataHandler()))
+	s.serve(tls.NewListener(kmsLn, tlsCfg), g.wrap(kmsService(g), s.kms.Handler()))
+	idMux := http.NewServeMux()
+	idMux.Handle("/enroll", g.wrapUnsigned(iotService(g, "EnrollThing"), s.iam.EnrollHandler()))
+	idMux.Handle("/", g.wrap(stsService(g), s.iam.STSHandler(authenticatedCaller, acc.authorizeAssumeRole)))
+	s.serve(tls.NewListener(idLn, tlsCfg), idMux)
+	s.serve(tls.NewListener(iotLn, s.iam.CredentialProviderTLS(cert)), g.wrapUnsigned(iotService(g, "AssumeRoleWithCertificate"), s.iam.CredentialProviderHandler()))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", s.ingest.MetricsHandler())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
@@ -233,10 +303,33 @@ func (s *Stack) SetKMSReachable(reachable bool) {
 // CA is the stack's certificate authority.
 func (s *Stack) CA() *pki.CA { return s.ca }
 
-// HTTPClient returns a client that trusts the stack's CA.
+// HTTPClient returns a client that trusts the stack's CA. Its requests are
+// not signed: give it to an AWS SDK client (which signs) or use AdminClient.
 func (s *Stack) HTTPClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: s.ca.ClientTLS(), ForceAttemptHTTP2: false}}
 }
+
+// AdminCredentials are the bootstrap admin's long-term keys.
+func (s *Stack) AdminCredentials() aws.CredentialsProvider {
+	return credentials.NewStaticCredentialsProvider(s.AdminAccessKeyID, s.AdminSecretAccessKey, "")
+}
+
+// AdminClient is HTTPClient signing every KVS request as the bootstrap
+// admin: for tests and tools that act as the operator.
+func (s *Stack) AdminClient() *http.Client {
+	return &http.Client{Transport: &kvsclient.SigningTransport{Base: s.HTTPClient().Transport,
+		Credentials: s.AdminCredentials(), Region: s.Region}}
+}
+
+// AssumeRole returns credentials for roleARN (ConsumerRoleARN, AdminRoleARN
+// or a role of the caller's own) that renew themselves, as an application
+// gets them from STS.
+func (s *Stack) AssumeRole(roleARN, session string) aws.CredentialsProvider {
+	return aws.NewCredentialsCache(roleCredentials(s.iam, roleARN, session))
+}
+
+// IAM is the running identity service.
+func (s *Stack) IAM() *iam.Service { return s.iam }
 
 // Close stops the listeners (waiting for in-flight requests until ctx ends),
 // closes the ingest and removes a temporary data directory.
@@ -257,6 +350,12 @@ func (s *Stack) Close(ctx context.Context) error {
 		}
 		if s.kms != nil {
 			err = errors.Join(err, s.kms.Close())
+		}
+		if s.iam != nil {
+			err = errors.Join(err, s.iam.Close())
+		}
+		if s.audit != nil {
+			err = errors.Join(err, s.audit.Close())
 		}
 		if s.tempDir != "" {
 			err = errors.Join(err, os.RemoveAll(s.tempDir))

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"net/http"
 	"os"
 	"os/exec"
@@ -80,6 +81,7 @@ func childStack(parent, profileDir string) bench.StackProvider {
 		pool.AppendCertsFromPEM(pem)
 		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
 			MaxIdleConnsPerHost: 64}}
-		return simulator.Target{ControlPlaneURL: ep.ControlPlaneURL, HTTP: hc}, func() { hc.CloseIdleConnections(); stop() }, nil
+		return simulator.Target{ControlPlaneURL: ep.ControlPlaneURL, HTTP: hc, Region: ep.Region,
+			Credentials: credentials.NewStaticCredentialsProvider(ep.AdminAccessKeyID, ep.AdminSecretAccessKey, "")}, func() { hc.CloseIdleConnections(); stop() }, nil
 	}
 }

@@ -225,7 +225,7 @@ func fleetTarget(ctx context.Context, targetURL, caFile, dataDir string) (simula
 		defer cancel()
 		_ = st.Close(cctx)
 	}
-	return simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc}, "the embedded stack (" + st.ControlPlaneURL + ")", release, nil
+	return simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc, Credentials: st.AdminCredentials(), Region: st.Region}, "the embedded stack (" + st.ControlPlaneURL + ")", release, nil
 }
 
 func printFleetSummary(w io.Writer, r *fleet.Report, where string) {

@@ -21,7 +21,7 @@ func TestCallAndPutMediaAgainstTheStack(t *testing.T) {
 	st, err := stack.StartEmbedded(ctx, stack.Options{})
 	require.NoError(t, err)
 	defer st.Close(context.Background())
-	hc := st.HTTPClient()
+	hc := st.AdminClient()
 
 	err = kvsclient.Call(ctx, hc, st.ControlPlaneURL, kvsapi.PathDescribeStream, kvsapi.StreamRef{StreamName: "cam"}, nil)
 	require.True(t, kvsclient.IsException(err, kvsapi.ExcResourceNotFound), "%v", err)

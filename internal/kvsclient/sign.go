@@ -74,6 +74,13 @@ func (t *SigningTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	return base.RoundTrip(out)
 }
 
+// CloseIdleConnections closes Base's idle connections.
+func (t *SigningTransport) CloseIdleConnections() {
+	if c, ok := t.Base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 // sign adds X-Amz-Date, X-Amz-Security-Token (for temporary credentials)
 // and Authorization to req.
 func (t *SigningTransport) sign(ctx context.Context, req *http.Request, payloadHash string) error {

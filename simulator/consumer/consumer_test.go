@@ -31,7 +31,7 @@ func startStack(t *testing.T, dataDir string) (*stack.Stack, simulator.Target) {
 	t.Cleanup(func() { _ = st.Close(context.Background()) })
 	hc := st.HTTPClient()
 	t.Cleanup(hc.CloseIdleConnections)
-	return st, simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc}
+	return st, simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc, Credentials: st.AdminCredentials(), Region: st.Region}
 }
 
 // seededRand is a deterministic random source for keys and content keys.

@@ -115,7 +115,7 @@ func TestVerifyCatchesTamperedStorage(t *testing.T) {
 	t.Cleanup(func() { _ = st.Close(context.Background()) })
 	hc := st.HTTPClient()
 	t.Cleanup(hc.CloseIdleConnections)
-	target := simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc}
+	target := simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc, Credentials: st.AdminCredentials(), Region: st.Region}
 	key := consumerKey(t, 31)
 	cam, gops := e2eeCamera(t, target, "victim", key, 31)
 	frags := gops.fragments(3)

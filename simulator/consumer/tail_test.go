@@ -97,7 +97,7 @@ func TestTailFollowsLiveFragmentsAcrossDroppedConnections(t *testing.T) {
 	cam.put(gops.fragments(2))
 
 	dialer := &cuttingDialer{}
-	tailTarget := simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: dialer.client(t, target.HTTP)}
+	tailTarget := simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: dialer.client(t, target.HTTP), Credentials: target.Credentials, Region: target.Region}
 	var sleeps atomic.Int32
 	clock := time.Now() // the checker's "now": fixed, so latency is producer age at a known instant
 	checker := consumer.NewLiveChecker(func() time.Time { return clock })

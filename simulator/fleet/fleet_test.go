@@ -22,7 +22,7 @@ func embedded(t *testing.T) simulator.Target {
 	t.Cleanup(func() { _ = st.Close(context.Background()) })
 	hc := st.HTTPClient()
 	t.Cleanup(hc.CloseIdleConnections)
-	return simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc}
+	return simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc, Credentials: st.AdminCredentials(), Region: st.Region}
 }
 
 func TestConfigValidateReportsEveryProblem(t *testing.T) {
