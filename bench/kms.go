@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
@@ -57,8 +56,10 @@ func KMS(ctx context.Context, o KMSOptions) (KMSResult, error) {
 	defer st.Close(context.Background())
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: st.CA().ClientTLS(), MaxIdleConnsPerHost: o.Workers}}
 	defer hc.CloseIdleConnections()
+	// As the ingest does: its role's credentials, with every request signed
+	// and verified and the key policy evaluated.
 	client := awskms.New(awskms.Options{Region: st.Region, HTTPClient: hc, RetryMaxAttempts: 1,
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDBENCH", "secret", "")},
+		Credentials: st.AssumeRole(st.IAM().RoleARN(stack.IngestRoleName), "bench")},
 		func(o *awskms.Options) { o.BaseEndpoint = aws.String(st.KMSURL) })
 	encCtx := map[string]string{"aws:kinesisvideo:arn": "arn:aws:kinesisvideo:us-east-1:000000000000:stream/bench/1"}
 

@@ -46,10 +46,10 @@ func listed(t *testing.T, target simulator.Target, stream string) []int64 {
 	ctx := context.Background()
 	ref := kvsapi.StreamRef{StreamName: stream}
 	var ep kvsapi.GetDataEndpointOutput
-	require.NoError(t, kvsclient.Call(ctx, target.HTTP, target.ControlPlaneURL, kvsapi.PathGetDataEndpoint,
+	require.NoError(t, kvsclient.Call(ctx, target.Client(), target.ControlPlaneURL, kvsapi.PathGetDataEndpoint,
 		kvsapi.GetDataEndpointInput{StreamRef: ref, APIName: "LIST_FRAGMENTS"}, &ep))
 	var out kvsapi.ListFragmentsOutput
-	require.NoError(t, kvsclient.Call(ctx, target.HTTP, ep.DataEndpoint, kvsapi.PathListFragments,
+	require.NoError(t, kvsclient.Call(ctx, target.Client(), ep.DataEndpoint, kvsapi.PathListFragments,
 		kvsapi.ListFragmentsInput{StreamRef: ref, MaxResults: 1000}, &out))
 	var tcs []int64
 	for _, f := range out.Fragments {
@@ -167,7 +167,7 @@ func TestCameraUsesInjectedClock(t *testing.T) {
 // the buffer, and that is not a failure.
 func TestCameraOnStreamWithoutRetention(t *testing.T) {
 	target := embedded(t)
-	require.NoError(t, kvsclient.Call(context.Background(), target.HTTP, target.ControlPlaneURL, kvsapi.PathCreateStream,
+	require.NoError(t, kvsclient.Call(context.Background(), target.Client(), target.ControlPlaneURL, kvsapi.PathCreateStream,
 		kvsapi.CreateStreamInput{StreamName: "ephemeral"}, nil))
 	cam, err := simulator.NewCamera(simulator.CameraConfig{StreamName: "ephemeral", Source: source(t, time.Second), Offline: true}, target)
 	require.NoError(t, err)

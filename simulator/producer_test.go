@@ -185,7 +185,7 @@ func (r *faultRig) run(t *testing.T, cfg simulator.CameraConfig, d time.Duration
 	cfg.Source = smallSource(t)
 	cfg.Recipients = []e2ee.PublicKey{r.key.Public()}
 	cfg.OnAck, cfg.OnSession = r.acks.onAck, r.acks.onSession
-	cam, err := simulator.NewCamera(cfg, simulator.Target{ControlPlaneURL: r.direct.ControlPlaneURL, HTTP: &http.Client{Transport: tr}})
+	cam, err := simulator.NewCamera(cfg, simulator.Target{ControlPlaneURL: r.direct.ControlPlaneURL, HTTP: &http.Client{Transport: tr}, Credentials: r.direct.Credentials, Region: r.direct.Region})
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
 	defer cancel()

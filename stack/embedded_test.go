@@ -254,7 +254,13 @@ func TestKMSWithAWSSDK(t *testing.T) {
 	require.True(t, strings.HasPrefix(st.KMSURL, "https://127.0.0.1:"), st.KMSURL)
 	client := func(st *stack.Stack) *kms.Client { return operatorKMS(st) }
 	ctx := context.Background()
-	dk, err := client(st).GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String("alias/aws/kinesisvideo"),
+	// The managed alias/aws/kinesisvideo key serves only through KVS (its
+	// policy says kms:ViaService), so an operator uses a key of its own.
+	_, err := client(st).GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String("alias/aws/kinesisvideo"), KeySpec: kmstypes.DataKeySpecAes256})
+	require.ErrorContains(t, err, "AccessDeniedException")
+	key, err := client(st).CreateKey(ctx, &kms.CreateKeyInput{})
+	require.NoError(t, err)
+	dk, err := client(st).GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: key.KeyMetadata.Arn,
 		KeySpec: kmstypes.DataKeySpecAes256, EncryptionContext: map[string]string{"aws:kinesisvideo:arn": "arn:test"}})
 	require.NoError(t, err)
 	require.Len(t, dk.Plaintext, 32)

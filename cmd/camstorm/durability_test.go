@@ -8,6 +8,8 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"net/http"
 	"os"
 	"os/exec"
@@ -85,12 +87,18 @@ func startStackProcess(t *testing.T, dataDir string) *stackProcess {
 	return &stackProcess{cmd: cmd, ep: ep, stderr: stderr}
 }
 
+// clientFor trusts the stack's CA; requests through it are not signed.
 func clientFor(t *testing.T, caFile string) *http.Client {
 	pem, err := os.ReadFile(caFile)
 	require.NoError(t, err)
 	pool := x509.NewCertPool()
 	require.True(t, pool.AppendCertsFromPEM(pem))
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+}
+
+// adminCredentials are the bootstrap admin keys stack up printed.
+func adminCredentials(ep stack.Endpoints) aws.CredentialsProvider {
+	return credentials.NewStaticCredentialsProvider(ep.AdminAccessKeyID, ep.AdminSecretAccessKey, "")
 }
 
 // TestPersistedFragmentsSurviveKill9 runs the ingest as its own process,
@@ -105,7 +113,8 @@ func TestPersistedFragmentsSurviveKill9(t *testing.T) {
 	defer cancel()
 	data := t.TempDir()
 	p := startStackProcess(t, data)
-	hc := clientFor(t, p.ep.CACertFile)
+	hc := &http.Client{Transport: &kvsclient.SigningTransport{Base: clientFor(t, p.ep.CACertFile).Transport,
+		Credentials: adminCredentials(p.ep), Region: p.ep.Region}}
 	const stream = "durable"
 	require.NoError(t, kvsclient.Call(ctx, hc, p.ep.ControlPlaneURL, kvsapi.PathCreateStream,
 		kvsapi.CreateStreamInput{StreamName: stream, DataRetentionInHours: 1}, nil))
@@ -186,7 +195,8 @@ func TestPersistedFragmentsSurviveKill9(t *testing.T) {
 	mu.Lock()
 	want := ledger
 	mu.Unlock()
-	target := simulator.Target{ControlPlaneURL: p2.ep.ControlPlaneURL, HTTP: clientFor(t, p2.ep.CACertFile)}
+	target := simulator.Target{ControlPlaneURL: p2.ep.ControlPlaneURL, HTTP: clientFor(t, p2.ep.CACertFile),
+		Credentials: adminCredentials(p2.ep), Region: p2.ep.Region}
 	v := consumer.Verify(ctx, target, &want, e2ee.NewOpener(stream, key))
 	require.Empty(t, v.Err, "reading back after restart")
 	require.True(t, v.Encrypted)

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"cmp"
+
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"io"
 	"net/http"
 	"os"
@@ -123,11 +126,12 @@ partial summary is still printed).`,
 				jsonOut = f
 			}
 			ctx := cmd.Context()
-			target, where, closeTarget, err := fleetTarget(ctx, targetURL, caFile, dataDir)
+			target, devices, where, closeTarget, err := fleetTarget(ctx, targetURL, caFile, dataDir)
 			if err != nil {
 				return err
 			}
 			defer closeTarget()
+			cfg.Devices = devices
 
 			stderr := cmd.ErrOrStderr()
 			fmt.Fprintf(stderr, "camstorm fleet: %d cameras (mix %s, profiles %s) for %s into %s\n",
@@ -196,27 +200,45 @@ func printProfiles(w io.Writer) {
 }
 
 // fleetTarget starts the embedded stack, or describes --target, and returns
-// how to reach it, a name for it and how to release it.
-func fleetTarget(ctx context.Context, targetURL, caFile, dataDir string) (simulator.Target, string, func(), error) {
+// how to reach it, where its cameras enrol (nil: they sign with the
+// target's credentials), a name for it and how to release it.
+//
+// On the embedded stack every camera is an enrolled device with temporary
+// credentials from the IoT credential provider, allowed to write only its
+// own stream, and the consumers assume the consumer role, as a real
+// deployment runs. Against --target the standard AWS credential chain
+// (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, SSO, ...)
+// signs for cameras and consumers alike.
+func fleetTarget(ctx context.Context, targetURL, caFile, dataDir string) (simulator.Target, *fleet.Devices, string, func(), error) {
 	if targetURL != "" {
 		tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 		if caFile != "" {
 			pem, err := os.ReadFile(caFile)
 			if err != nil {
-				return simulator.Target{}, "", nil, fmt.Errorf("%w: --ca: %w", errUsage, err)
+				return simulator.Target{}, nil, "", nil, fmt.Errorf("%w: --ca: %w", errUsage, err)
 			}
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(pem) {
-				return simulator.Target{}, "", nil, fmt.Errorf("%w: --ca %s holds no PEM certificate", errUsage, caFile)
+				return simulator.Target{}, nil, "", nil, fmt.Errorf("%w: --ca %s holds no PEM certificate", errUsage, caFile)
 			}
 			tlsCfg.RootCAs = pool
 		}
+		awsCfg, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			return simulator.Target{}, nil, "", nil, fmt.Errorf("loading AWS credentials and region: %w", err)
+		}
+		if _, err := awsCfg.Credentials.Retrieve(ctx); err != nil {
+			return simulator.Target{}, nil, "", nil, fmt.Errorf("%w: --target needs AWS credentials from the standard chain "+
+				"(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE); for `camstorm stack up` use the admin keys it printed: %w", errUsage, err)
+		}
+		region := cmp.Or(awsCfg.Region, "us-east-1")
 		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, MaxIdleConnsPerHost: 64}}
-		return simulator.Target{ControlPlaneURL: strings.TrimRight(targetURL, "/"), HTTP: hc}, targetURL, hc.CloseIdleConnections, nil
+		return simulator.Target{ControlPlaneURL: strings.TrimRight(targetURL, "/"), HTTP: hc, Credentials: awsCfg.Credentials, Region: region},
+			nil, targetURL, hc.CloseIdleConnections, nil
 	}
 	st, err := stack.StartEmbedded(ctx, stack.Options{DataDir: dataDir})
 	if err != nil {
-		return simulator.Target{}, "", nil, err
+		return simulator.Target{}, nil, "", nil, err
 	}
 	hc := st.HTTPClient()
 	release := func() {
@@ -225,7 +247,11 @@ func fleetTarget(ctx context.Context, targetURL, caFile, dataDir string) (simula
 		defer cancel()
 		_ = st.Close(cctx)
 	}
-	return simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc, Credentials: st.AdminCredentials(), Region: st.Region}, "the embedded stack (" + st.ControlPlaneURL + ")", release, nil
+	consumer := st.AssumeRole(st.ConsumerRoleARN, "camstorm-fleet-consumer")
+	devices := &fleet.Devices{EnrollURL: st.EnrollURL, EnrollToken: st.EnrollmentToken,
+		CredentialsURL: st.IoTCredentialsURL, RoleAlias: st.CameraRoleAlias}
+	return simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc, Credentials: consumer, Region: st.Region},
+		devices, "the embedded stack (" + st.ControlPlaneURL + ")", release, nil
 }
 
 func printFleetSummary(w io.Writer, r *fleet.Report, where string) {

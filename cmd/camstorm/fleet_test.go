@@ -49,6 +49,10 @@ func TestFleetTableAgainstTarget(t *testing.T) {
 	st, err := stack.StartEmbedded(context.Background(), stack.Options{})
 	require.NoError(t, err)
 	defer st.Close(context.Background())
+	// Against a target, the standard AWS credential chain signs.
+	t.Setenv("AWS_ACCESS_KEY_ID", st.AdminAccessKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", st.AdminSecretAccessKey)
+	t.Setenv("AWS_REGION", st.Region)
 	stdout, stderr, code := runCamstorm(t, "fleet", "--cameras", "2", "--duration", "2s", "--mix", "synthetic=1",
 		"--gop", "1s", "--target", st.ControlPlaneURL, "--ca", st.CACertFile, "--prefix", "cli")
 	require.Equal(t, exitOK, code, "stderr: %s", stderr)

@@ -156,7 +156,7 @@ type testCamera struct {
 
 func newTestCamera(t *testing.T, target simulator.Target, stream string, track mkv.TrackSpec, sealer *e2ee.Sealer) *testCamera {
 	t.Helper()
-	err := kvsclient.Call(context.Background(), target.HTTP, target.ControlPlaneURL, kvsapi.PathCreateStream,
+	err := kvsclient.Call(context.Background(), target.Client(), target.ControlPlaneURL, kvsapi.PathCreateStream,
 		kvsapi.CreateStreamInput{StreamName: stream, MediaType: "video/h264", DataRetentionInHours: 2}, nil)
 	if !kvsclient.IsException(err, kvsapi.ExcResourceInUse) {
 		require.NoError(t, err)
@@ -167,7 +167,7 @@ func newTestCamera(t *testing.T, target simulator.Target, stream string, track m
 func dataEndpoint(t *testing.T, target simulator.Target, stream, api string) string {
 	t.Helper()
 	var out kvsapi.GetDataEndpointOutput
-	require.NoError(t, kvsclient.Call(context.Background(), target.HTTP, target.ControlPlaneURL, kvsapi.PathGetDataEndpoint,
+	require.NoError(t, kvsclient.Call(context.Background(), target.Client(), target.ControlPlaneURL, kvsapi.PathGetDataEndpoint,
 		kvsapi.GetDataEndpointInput{StreamRef: kvsapi.StreamRef{StreamName: stream}, APIName: api}, &out))
 	return out.DataEndpoint
 }
@@ -178,7 +178,7 @@ func (c *testCamera) put(frags []testFragment) map[int64]string {
 	t := c.t
 	t.Helper()
 	ctx := context.Background()
-	pm, err := kvsclient.StartPutMedia(ctx, c.target.HTTP, dataEndpoint(t, c.target, c.stream, "PUT_MEDIA"),
+	pm, err := kvsclient.StartPutMedia(ctx, c.target.Client(), dataEndpoint(t, c.target, c.stream, "PUT_MEDIA"),
 		kvsclient.PutMediaOptions{StreamName: c.stream})
 	require.NoError(t, err)
 	defer pm.Close()

@@ -138,8 +138,17 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.aliases[ManagedKinesisVideoAlias]; !ok {
-		k, err := s.newKeyLocked("Default key that protects my Kinesis Video Streams data when no other key is defined", "", nil, keyManagerAWS)
+	managed := managedKeyPolicy(s.cfg.Account, s.cfg.Region)
+	if id, ok := s.aliases[ManagedKinesisVideoAlias]; ok {
+		// A managed key made before it had its own policy gets it now.
+		if k := s.keys[id]; k != nil && k.Policy == defaultPolicy(s.cfg.Account) {
+			k.Policy = managed
+			if err := s.saveLocked(); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		k, err := s.newKeyLocked("Default key that protects my Kinesis Video Streams data when no other key is defined", managed, nil, keyManagerAWS)
 		if err != nil {
 			return nil, err
 		}

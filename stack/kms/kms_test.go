@@ -200,8 +200,13 @@ func TestSDKDrivesEveryOperation(t *testing.T) {
 	if managed.KeyMetadata.KeyManager != types.KeyManagerTypeAws {
 		t.Fatalf("managed key manager = %s", managed.KeyMetadata.KeyManager)
 	}
+	// Its key policy (AWS's) grants the account no administration, and its
+	// use only through Kinesis Video Streams.
 	_, err = c.DisableKey(ctx, &awskms.DisableKeyInput{KeyId: managed.KeyMetadata.KeyId})
-	wantCode(t, "DisableKey managed", err, "UnsupportedOperationException")
+	wantCode(t, "DisableKey managed", err, "AccessDeniedException")
+	_, err = c.GenerateDataKey(ctx, &awskms.GenerateDataKeyInput{KeyId: aws.String(kms.ManagedKinesisVideoAlias), KeySpec: types.DataKeySpecAes256})
+	wantCode(t, "GenerateDataKey managed, not via KVS", err, "AccessDeniedException")
+	other := must[*awskms.CreateKeyOutput](t, "CreateKey other")(c.CreateKey(ctx, &awskms.CreateKeyInput{Description: aws.String("another key")}))
 
 	encCtx := map[string]string{"stream": "camera-1"}
 	dk := must[*awskms.GenerateDataKeyOutput](t, "GenerateDataKey")(c.GenerateDataKey(ctx, &awskms.GenerateDataKeyInput{
@@ -215,7 +220,7 @@ func TestSDKDrivesEveryOperation(t *testing.T) {
 	}
 	_, err = c.Decrypt(ctx, &awskms.DecryptInput{CiphertextBlob: dk.CiphertextBlob})
 	wantCode(t, "Decrypt without context", err, "InvalidCiphertextException")
-	_, err = c.Decrypt(ctx, &awskms.DecryptInput{CiphertextBlob: dk.CiphertextBlob, EncryptionContext: encCtx, KeyId: managed.KeyMetadata.KeyId})
+	_, err = c.Decrypt(ctx, &awskms.DecryptInput{CiphertextBlob: dk.CiphertextBlob, EncryptionContext: encCtx, KeyId: other.KeyMetadata.KeyId})
 	wantCode(t, "Decrypt naming another key", err, "IncorrectKeyException")
 
 	nk := must[*awskms.GenerateDataKeyWithoutPlaintextOutput](t, "GenerateDataKeyWithoutPlaintext")(c.GenerateDataKeyWithoutPlaintext(ctx,
@@ -227,8 +232,8 @@ func TestSDKDrivesEveryOperation(t *testing.T) {
 
 	enc := must[*awskms.EncryptOutput](t, "Encrypt")(c.Encrypt(ctx, &awskms.EncryptInput{KeyId: aws.String(keyID), Plaintext: []byte("hello")}))
 	re := must[*awskms.ReEncryptOutput](t, "ReEncrypt")(c.ReEncrypt(ctx, &awskms.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob,
-		DestinationKeyId: aws.String(kms.ManagedKinesisVideoAlias), DestinationEncryptionContext: encCtx}))
-	if aws.ToString(re.SourceKeyId) != aws.ToString(md.Arn) || aws.ToString(re.KeyId) != aws.ToString(managed.KeyMetadata.Arn) {
+		DestinationKeyId: other.KeyMetadata.Arn, DestinationEncryptionContext: encCtx}))
+	if aws.ToString(re.SourceKeyId) != aws.ToString(md.Arn) || aws.ToString(re.KeyId) != aws.ToString(other.KeyMetadata.Arn) {
 		t.Fatalf("ReEncrypt keys %s -> %s", aws.ToString(re.SourceKeyId), aws.ToString(re.KeyId))
 	}
 	dec = must[*awskms.DecryptOutput](t, "Decrypt re-encrypted")(c.Decrypt(ctx, &awskms.DecryptInput{CiphertextBlob: re.CiphertextBlob, EncryptionContext: encCtx}))

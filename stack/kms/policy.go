@@ -140,6 +140,20 @@ func cachePolicy(doc string, p *iampolicy.Policy) {
 	policyCache.byDoc[doc] = p
 }
 
+// managedKeyPolicy is the policy of the AWS-managed key behind
+// alias/aws/kinesisvideo, as AWS writes it: every principal of the account
+// may use it, but only through Kinesis Video Streams (kms:ViaService), and
+// the account may read its metadata. So producers and consumers need no KMS
+// permission of their own for the default key.
+func managedKeyPolicy(account, region string) string {
+	return `{"Version":"2012-10-17","Id":"auto-kinesisvideo-1","Statement":[` +
+		`{"Sid":"Allow access through Amazon Kinesis Video Streams for all principals in the account that are authorized to use Amazon Kinesis Video Streams",` +
+		`"Effect":"Allow","Principal":{"AWS":"*"},"Action":["kms:Encrypt","kms:Decrypt","kms:ReEncrypt*","kms:GenerateDataKey*","kms:CreateGrant","kms:DescribeKey"],"Resource":"*",` +
+		`"Condition":{"StringEquals":{"kms:CallerAccount":"` + account + `","kms:ViaService":"kinesisvideo.` + region + `.amazonaws.com"}}},` +
+		`{"Sid":"Allow direct access to key metadata to the account","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + account + `:root"},` +
+		`"Action":["kms:Describe*","kms:Get*","kms:List*","kms:RevokeGrant"],"Resource":"*"}]}`
+}
+
 // defaultPolicy is the policy AWS gives a key created without one: the
 // account has full access.
 func defaultPolicy(account string) string {
