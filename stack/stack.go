@@ -328,6 +328,9 @@ func (s *Stack) AssumeRole(roleARN, session string) aws.CredentialsProvider {
 	return aws.NewCredentialsCache(roleCredentials(s.iam, roleARN, session))
 }
 
+// FlushAudit writes the audit records buffered so far to the log file.
+func (s *Stack) FlushAudit() error { return s.audit.Flush() }
+
 // IAM is the running identity service.
 func (s *Stack) IAM() *iam.Service { return s.iam }
 

@@ -50,11 +50,12 @@ func TestDeviceEnrollThenCredentials(t *testing.T) {
 	require.Equal(t, 404, refusal.Status)
 	require.Equal(t, "ResourceNotFoundException", refusal.ErrorType)
 
-	// Revoked: the next fetch (a new connection) fails the handshake.
+	// Revoked: the next fetch is refused with an answer (which the
+	// stack's audit trail records), not a failed handshake.
 	require.NoError(t, e.svc.RevokeCertificate(id.CertificateID))
 	_, err = p.Retrieve(context.Background())
-	require.Error(t, err)
-	require.NotErrorAs(t, err, &refusal, "a refused handshake is not an answer")
+	require.ErrorAs(t, err, &refusal)
+	require.Equal(t, device.CredentialsError{Status: 403, ErrorType: "AccessDeniedException", Message: "the client certificate is REVOKED"}, *refusal)
 }
 
 // TestDeviceEnrollRefused checks the device client's view of the

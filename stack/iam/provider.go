@@ -14,10 +14,11 @@ const ThingNameHeader = "x-amzn-iot-thingname"
 
 // CredentialProviderTLS is the configuration of the credential provider's
 // listener: the server certificate, and a client certificate signed by the
-// stack CA, valid at Config.Clock's time, registered and ACTIVE. The
-// registration check runs on every handshake, resumed ones included, so a
-// revocation refuses new connections at once; the handler checks again on
-// every request for connections already open.
+// stack CA and valid at Config.Clock's time. Whether the certificate is
+// registered and ACTIVE is checked by the handler on every request, not at
+// the handshake, so a revoked or unknown certificate gets an HTTP refusal
+// (403 AccessDeniedException) that the stack's audit trail records, and a
+// revocation takes effect at once even on connections already open.
 func (s *Service) CredentialProviderTLS(serverCert tls.Certificate) *tls.Config {
 	return &tls.Config{
 		Certificates: []tls.Certificate{serverCert},
@@ -25,13 +26,6 @@ func (s *Service) CredentialProviderTLS(serverCert tls.Certificate) *tls.Config 
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    s.cfg.CA.Pool(),
 		Time:         s.cfg.Clock,
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 {
-				return errors.New("iam: the credential provider needs a client certificate")
-			}
-			_, err := s.activeCertificate(CertificateID(cs.PeerCertificates[0].Raw))
-			return err
-		},
 	}
 }
 
