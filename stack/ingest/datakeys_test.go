@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/camstorm/camstorm/internal/kvsapi"
+	"github.com/camstorm/camstorm/stack/iam/policy"
 	"github.com/camstorm/camstorm/stack/kms"
 	"github.com/camstorm/camstorm/stack/pki"
 )
@@ -24,7 +25,15 @@ import (
 func referenceKMS(t *testing.T) *awskms.Client {
 	t.Helper()
 	dir := t.TempDir()
-	srv, err := kms.New(kms.Config{DataDir: filepath.Join(dir, "kms")})
+	// Its caller is the KVS service, as the stack tells its KMS, so the
+	// managed key's policy (use through KVS only) admits it; its identity
+	// policy allows every KMS action, so the tests also administer keys.
+	allowKMS, err := policy.Parse([]byte(`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}`))
+	require.NoError(t, err)
+	ingest := kms.Caller{Principal: policy.Principal{ARN: "arn:aws:sts::" + kms.DefaultAccount + ":assumed-role/camstorm-ingest/ingest"},
+		Identity: []*policy.Policy{allowKMS}, Conditions: map[string][]string{"kms:ViaService": {"kinesisvideo.us-east-1.amazonaws.com"}}}
+	srv, err := kms.New(kms.Config{DataDir: filepath.Join(dir, "kms"),
+		Caller: func(*http.Request) (kms.Caller, bool) { return ingest, true }})
 	require.NoError(t, err)
 	ca, err := pki.LoadOrCreate(filepath.Join(dir, "pki"))
 	require.NoError(t, err)
