@@ -29,6 +29,10 @@ type uploader struct {
 	// planned: the last session ended by plan (a rotation), so the next
 	// one is not a reconnect.
 	planned bool
+	// tokenBound: the current session rotates because the credentials
+	// that signed it are about to be renewed, so the next one must be
+	// signed with new ones.
+	tokenBound bool
 }
 
 // aliveErrors are the ERROR ACKs after which the SDK still considers the
@@ -98,6 +102,9 @@ func (r *run) upload(ctx context.Context) {
 		if out.rotated {
 			u.backoff.reset()
 			first = true // reconnect at once
+			if u.tokenBound {
+				u.renewCredentials()
+			}
 		}
 	}
 }
@@ -135,10 +142,11 @@ func (u *uploader) connect(ctx context.Context) (*session, error) {
 		// randomizeAuthInfoExpiration: up to 10 % early, at most 3 min.
 		period -= time.Duration(c.rng.Int64N(int64(min(period/10, rotationJitterMax))))
 	}
-	if left, ok := u.tokenLeft(ctx); ok {
+	u.tokenBound = false
+	if left, ok := u.tokenLeft(ctx); ok && left-tokenGrace < period {
 		// The session rotates before the credentials that signed it
 		// expire (STREAMING_TOKEN_EXPIRATION_GRACE_PERIOD).
-		period = max(min(period, left-tokenGrace), 0)
+		period, u.tokenBound = max(left-tokenGrace, 0), true
 	}
 	return newSession(u, pm, now.Add(period)), nil
 }
@@ -158,6 +166,16 @@ func (u *uploader) tokenLeft(ctx context.Context) (time.Duration, bool) {
 		return 0, false
 	}
 	return time.Until(creds.Expires), true
+}
+
+// renewCredentials makes the next request fetch new credentials, when the
+// target's provider caches them (aws.CredentialsCache): a cache hands out
+// its credentials until shortly before they expire, and the session that
+// replaces one rotated for its token must not be signed with the same.
+func (u *uploader) renewCredentials() {
+	if c, ok := u.c.target.Credentials.(interface{ Invalidate() }); ok {
+		c.Invalidate()
+	}
 }
 
 // rollback chooses where the next session starts (§4.4): after the newest
