@@ -25,7 +25,7 @@ func newStackCommand() *cobra.Command {
 func newStackUpCommand() *cobra.Command {
 	var (
 		dataDir, listen, dataListen, metricsListen string
-		kmsListen                                  string
+		kmsListen, identityListen, iotListen       string
 		idle, maxConn                              time.Duration
 		verbose                                    bool
 		cpuProfile                                 string
@@ -35,19 +35,35 @@ func newStackUpCommand() *cobra.Command {
 		Short: "Start the embedded reference stack and keep it running",
 		Long: `Start the reference stack in this process and run until SIGINT or SIGTERM.
 
-On startup exactly one JSON line goes to stdout, describing the endpoints:
+On startup exactly one JSON line goes to stdout, describing the endpoints and
+the bootstrap credentials:
   {"control_plane_url":"https://127.0.0.1:PORT","data_plane_url":"https://127.0.0.1:PORT",
-   "kms_url":"https://127.0.0.1:PORT","metrics_url":"http://127.0.0.1:PORT/metrics",
-   "ca_cert_file":"DIR/pki/ca.pem",...}
-Logs go to stderr. Point any KVS client at control_plane_url (the AWS SDK: set
-BaseEndpoint; the KVS producer SDK samples: CONTROL_PLANE_URI) and trust
-ca_cert_file (AWS_KVS_CACERT_PATH for the producer SDK). kms_url is the reference
-KMS: the AWS CLI reaches it with
-  aws kms list-aliases --endpoint-url KMS_URL --ca-bundle CA_CERT_FILE --region us-east-1
-and an AWS SDK with its KMS client's BaseEndpoint set to it (any credentials).
+   "kms_url":"https://127.0.0.1:PORT","sts_url":"https://127.0.0.1:PORT",
+   "enroll_url":"https://127.0.0.1:PORT/enroll","enrollment_token":"...",
+   "iot_credentials_url":"https://127.0.0.1:PORT","camera_role_alias":"camstorm-camera-alias",
+   "consumer_role_arn":"arn:aws:iam::123456789012:role/camstorm-consumer",
+   "admin_access_key_id":"AKIA...","admin_secret_access_key":"...",
+   "ca_cert_file":"DIR/pki/ca.pem","audit_log":"DIR/audit/audit.log",...}
+Logs go to stderr.
 
-With --data, streams and PERSISTED fragments survive restarts (and kill -9);
-the CA is generated on first start and reused.`,
+Every request must be signed with SigV4 (service kinesisvideo, kms or sts), as
+AWS requires. The admin keys are the only long-term keys: use them to assume a
+role, e.g. with the AWS CLI (trust ca_cert_file with --ca-bundle):
+  export AWS_ACCESS_KEY_ID=ADMIN_KEY AWS_SECRET_ACCESS_KEY=ADMIN_SECRET AWS_REGION=us-east-1
+  aws sts assume-role --endpoint-url STS_URL --ca-bundle CA_CERT_FILE \
+      --role-arn CONSUMER_ROLE_ARN --role-session-name viewer
+  aws kms list-aliases --endpoint-url KMS_URL --ca-bundle CA_CERT_FILE
+Cameras enrol and get temporary credentials as AWS IoT devices do:
+  camstorm device enroll --thing cam-1 --url ENROLL_URL --token ENROLLMENT_TOKEN --ca CA_CERT_FILE --out ./cam-1
+then the KVS producer SDK's IoT credential provider (endpoint IOT_CREDENTIALS_URL,
+role alias CAMERA_ROLE_ALIAS, thing name = stream name) and CONTROL_PLANE_URI =
+control_plane_url, AWS_KVS_CACERT_PATH = ca_cert_file. A camera may write only
+the stream named after its thing. Every request, allowed or denied, is one
+record in audit_log: check it with 'camstorm audit verify', search it with
+'camstorm audit query'.
+
+With --data, streams, PERSISTED fragments, keys, identities and the audit log
+survive restarts (and kill -9); the CA is generated on first start and reused.`,
 		Example: `  camstorm stack up --data ./stackdata
   camstorm stack up --listen 127.0.0.1:8443 --data-listen 127.0.0.1:8444 --metrics-listen 127.0.0.1:9090`,
 		Args: usageArgs(0),
@@ -66,6 +82,7 @@ the CA is generated on first start and reused.`,
 			}
 			st, err := stack.StartEmbedded(cmd.Context(), stack.Options{
 				DataDir: dataDir, ControlAddr: listen, DataAddr: dataListen, KMSAddr: kmsListen, MetricsAddr: metricsListen,
+				IdentityAddr: identityListen, IoTAddr: iotListen,
 				Ingest: ingest.Config{
 					IdleTimeout:           idle,
 					MaxConnectionDuration: maxConn,
@@ -78,7 +95,8 @@ the CA is generated on first start and reused.`,
 			line, _ := json.Marshal(st.Endpoints)
 			fmt.Fprintln(cmd.OutOrStdout(), string(line))
 			log.Info("stack up; stop with Ctrl-C", "control_plane", st.ControlPlaneURL, "data_plane", st.DataPlaneURL, "kms", st.KMSURL,
-				"metrics", st.MetricsURL, "ca_cert_file", st.CACertFile, "data_dir", st.DataDir)
+				"sts", st.STSURL, "iot_credentials", st.IoTCredentialsURL, "metrics", st.MetricsURL, "ca_cert_file", st.CACertFile,
+				"audit_log", st.AuditLog, "data_dir", st.DataDir)
 			var runErr error
 			select {
 			case <-cmd.Context().Done():
@@ -100,6 +118,8 @@ the CA is generated on first start and reused.`,
 	f.StringVar(&listen, "listen", "127.0.0.1:0", "control-plane listen address (TLS)")
 	f.StringVar(&dataListen, "data-listen", "127.0.0.1:0", "data-plane listen address (TLS): PutMedia, GetMedia, ListFragments")
 	f.StringVar(&kmsListen, "kms-listen", "127.0.0.1:0", "reference KMS listen address (TLS, AWS KMS JSON 1.1)")
+	f.StringVar(&identityListen, "identity-listen", "127.0.0.1:0", "STS and device-enrollment listen address (TLS)")
+	f.StringVar(&iotListen, "iot-listen", "127.0.0.1:0", "IoT credential provider listen address (mutual TLS)")
 	f.StringVar(&metricsListen, "metrics-listen", "127.0.0.1:0", "Prometheus /metrics listen address (plain HTTP)")
 	f.DurationVar(&idle, "idle-timeout", 0, "close a PutMedia connection after this long without data (default 30s, as KVS)")
 	f.DurationVar(&maxConn, "max-connection-duration", 0, "end PutMedia connections older than this with ERROR 4003 (default 45m, as KVS)")
