@@ -100,6 +100,8 @@ type Stack struct {
 	kmsLink *kmsLink     // and the network path they take
 	iam     *iam.Service
 	audit   *audit.Log
+	gateway *gateway
+	access  *access
 	ca      *pki.CA
 	servers []*http.Server
 	tempDir string
@@ -200,6 +202,7 @@ func StartEmbedded(ctx context.Context, o Options) (*Stack, error) {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
 	acc := &access{iam: s.iam, region: ic.Region, clock: time.Now, parsed: map[string]*policy.Policy{}}
+	s.gateway, s.access = g, acc
 	ingestRole, err := ensureIngestRole(s.iam)
 	if err != nil {
 		return nil, fmt.Errorf("stack: %w", err)

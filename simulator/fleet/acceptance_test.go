@@ -2,6 +2,7 @@ package fleet_test
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/camstorm/camstorm/simulator/fleet"
 	"github.com/camstorm/camstorm/simulator/media"
+	"github.com/camstorm/camstorm/stack/audit"
 )
 
 // flakyFleet is the acceptance fleet: 200 E2EE cameras for a minute, a
@@ -27,13 +29,17 @@ func flakyFleet(seed int64) fleet.Config {
 // TestFleetSurvivesFlakyNetworks is the acceptance run: faults
 // really happen (reconnects > 0, every kind fired), and still nothing
 // acknowledged is lost, nothing fails authentication, and the consumer
-// sees no duplicate after de-duplication.
+// sees no duplicate after de-duplication. Authentication is on and least
+// privilege applies: every camera is an enrolled device whose IoT
+// credentials may write only its own stream, the consumers assume the
+// consumer role, and nobody is refused anything.
 func TestFleetSurvivesFlakyNetworks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("streams 200 cameras for a minute")
 	}
-	target := embedded(t)
+	st, target, devices := secured(t)
 	cfg := flakyFleet(42)
+	cfg.Devices = devices
 	rep, err := fleet.Run(context.Background(), cfg, target, nil)
 	require.NoError(t, err)
 	v := rep.Verification
@@ -52,6 +58,25 @@ func TestFleetSurvivesFlakyNetworks(t *testing.T) {
 	require.True(t, rep.Passed(), "problems: %v", rep.Problems())
 	require.Equal(t, 200, v.Encrypted)
 	require.Positive(t, v.AckedFrames)
+
+	// Each camera wrote as itself, and no request was refused.
+	require.NoError(t, st.FlushAudit())
+	cameras := map[string]bool{}
+	denied := 0
+	f, err := os.Open(st.AuditLog)
+	require.NoError(t, err)
+	defer f.Close()
+	require.NoError(t, audit.Query(f, audit.Filter{}, func(r audit.Record) error {
+		if r.Denied() {
+			denied++
+		}
+		if r.EventName == "PutMedia" && r.ErrorCode == "" {
+			cameras[r.UserIdentity.ARN] = true
+		}
+		return nil
+	}))
+	require.Zero(t, denied, "requests refused")
+	require.Len(t, cameras, 200, "PutMedia principals: one per camera, its own thing")
 
 	// The faults really happened.
 	require.Positive(t, rep.Producer.Reconnects, "reconnects")

@@ -129,6 +129,11 @@ func Run(ctx context.Context, cfg Config, target simulator.Target, progress func
 			results[i] = m.cam.Run(ctx, start.Add(m.Stop))
 			live.streaming.Add(-1)
 			live.finished.Add(1)
+			if m.link != nil {
+				// Its faults end with the camera: an outage firing on an
+				// unused link while others are verified is no fault of it.
+				m.link.Close()
+			}
 		})
 	}
 	wg.Wait()

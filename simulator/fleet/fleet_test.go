@@ -25,6 +25,22 @@ func embedded(t *testing.T) simulator.Target {
 	return simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc, Credentials: st.AdminCredentials(), Region: st.Region}
 }
 
+// secured starts the embedded stack and returns it with its consumers'
+// target (the consumer role's temporary credentials) and where cameras
+// enrol as devices: least privilege, as a deployment runs.
+func secured(t *testing.T) (*stack.Stack, simulator.Target, *fleet.Devices) {
+	t.Helper()
+	st, err := stack.StartEmbedded(context.Background(), stack.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	hc := st.HTTPClient()
+	t.Cleanup(hc.CloseIdleConnections)
+	target := simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc, Region: st.Region,
+		Credentials: st.AssumeRole(st.ConsumerRoleARN, "fleet-consumer")}
+	return st, target, &fleet.Devices{EnrollURL: st.EnrollURL, EnrollToken: st.EnrollmentToken,
+		CredentialsURL: st.IoTCredentialsURL, RoleAlias: st.CameraRoleAlias}
+}
+
 func TestConfigValidateReportsEveryProblem(t *testing.T) {
 	cfg := fleet.Config{
 		Cameras:        -3,
