@@ -399,3 +399,59 @@ func TestAuditLogTamperingIsFound(t *testing.T) {
 	require.True(t, errors.As(err, &br), "%v", err)
 	require.Positive(t, br.Line)
 }
+
+// TestSigV4FormsOfRealClients: PutMedia as the clients in the field sign
+// it reaches the ingest and is stored — presigned in the query string with
+// the empty-payload hash (the seqsense Go client), and header-signed with
+// the session token sent but not signed (producer-c) — while the same
+// requests with the token or the signature tampered are refused.
+func TestSigV4FormsOfRealClients(t *testing.T) {
+	st := startStack(t, t.TempDir())
+	ctx := context.Background()
+	require.NoError(t, kvsclient.Call(ctx, st.AdminClient(), st.ControlPlaneURL, kvsapi.PathCreateStream,
+		kvsapi.CreateStreamInput{StreamName: "target", DataRetentionInHours: 1}, nil))
+	creds, err := st.AssumeRole(st.AdminRoleARN, "field-client").Retrieve(ctx)
+	require.NoError(t, err)
+	send := func(r *http.Request) (int, string) {
+		resp, err := st.HTTPClient().Do(r)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	// Presigned: everything in the query, nothing in the headers.
+	r := putMediaRequest(t, st)
+	r.URL.RawQuery = "X-Amz-Expires=300"
+	u, _, err := v4.NewSigner().PresignHTTP(ctx, creds, r, kvsclient.EmptyPayloadHash, kvsclient.SigningService, st.Region, time.Now())
+	require.NoError(t, err)
+	presigned := putMediaRequest(t, st)
+	presigned.URL, err = presigned.URL.Parse(u)
+	require.NoError(t, err)
+	require.Empty(t, presigned.Header.Get("Authorization"))
+	status, body := send(presigned)
+	require.Equal(t, http.StatusOK, status, body)
+	require.Contains(t, body, `"EventType":"PERSISTED"`)
+
+	tampered := putMediaRequest(t, st)
+	tampered.URL, err = tampered.URL.Parse(strings.Replace(u, "X-Amz-Expires=300", "X-Amz-Expires=3000", 1))
+	require.NoError(t, err)
+	status, body = send(tampered)
+	require.Equal(t, http.StatusForbidden, status, body)
+
+	// Header-signed with the token left out of the signature, then added.
+	unsignedToken := func(token string) *http.Request {
+		r := putMediaRequest(t, st)
+		signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableSessionToken = true })
+		require.NoError(t, signer.SignHTTP(ctx, creds, r, kvsclient.EmptyPayloadHash, kvsclient.SigningService, st.Region, time.Now()))
+		require.NotContains(t, r.Header.Get("Authorization"), "x-amz-security-token")
+		r.Header.Set("X-Amz-Security-Token", token)
+		return r
+	}
+	status, body = send(unsignedToken(creds.SessionToken))
+	require.Equal(t, http.StatusOK, status, body)
+	require.Contains(t, body, `"EventType":"PERSISTED"`)
+	status, body = send(unsignedToken(creds.SessionToken[:len(creds.SessionToken)-4] + "AAAA"))
+	require.Equal(t, http.StatusForbidden, status, body)
+	require.Len(t, fragmentsOf(t, st, "target"), 2, "the two accepted PutMedia stored one fragment each")
+}
