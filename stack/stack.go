@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"log"
 	"net"
 	"net/http"
@@ -325,10 +327,16 @@ func (s *Stack) AdminClient() *http.Client {
 }
 
 // AssumeRole returns credentials for roleARN (ConsumerRoleARN, AdminRoleARN
-// or a role of the caller's own) that renew themselves, as an application
-// gets them from STS.
+// or a role of the caller's own) that renew themselves, got as an
+// application gets them: the AWS SDK's STS client calls AssumeRole on the
+// stack's STS endpoint, signed with the bootstrap admin's keys.
 func (s *Stack) AssumeRole(roleARN, session string) aws.CredentialsProvider {
-	return aws.NewCredentialsCache(roleCredentials(s.iam, roleARN, session))
+	client := sts.New(sts.Options{Region: s.Region, HTTPClient: s.HTTPClient(), Credentials: s.AdminCredentials(),
+		BaseEndpoint: aws.String(s.STSURL)})
+	return aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(client, roleARN, func(o *stscreds.AssumeRoleOptions) {
+		o.RoleSessionName = session
+		o.Duration = time.Hour
+	}))
 }
 
 // FlushAudit writes the audit records buffered so far to the log file.
