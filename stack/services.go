@@ -34,8 +34,8 @@ const (
 // service, one verifier per signing name, so a request scoped to one
 // service is refused by another.
 func newGateway(svc *iam.Service, log *audit.Log, region, account string, logf func(string, ...any)) (*gateway, error) {
-	lookup := func(id string) (sigv4.Key, bool) {
-		c, ok := svc.LookupAccessKey(id)
+	lookup := func(id, token string) (sigv4.Key, bool) {
+		c, ok := svc.LookupCredential(id, token)
 		return sigv4.Key{SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken, Expiration: c.Expiration, Identity: c}, ok
 	}
 	g := &gateway{audit: log, logf: logf, verifiers: map[string]*sigv4.Verifier{}, region: region, account: account}

@@ -21,7 +21,7 @@ import (
 func TestChunkedAWSExample(t *testing.T) {
 	at := time.Date(2013, 5, 24, 0, 0, 0, 0, time.UTC)
 	v, err := New(Config{
-		Lookup: func(id string) (Key, bool) {
+		Lookup: func(id, _ string) (Key, bool) {
 			return Key{SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}, id == "AKIAIOSFODNN7EXAMPLE"
 		},
 		Region: "us-east-1", Services: []string{"s3"}, Clock: func() time.Time { return at },

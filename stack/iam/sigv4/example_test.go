@@ -12,7 +12,7 @@ import (
 func ExampleVerifier_Verify() {
 	keys := map[string]sigv4.Key{"AKIDEXAMPLE": {SecretAccessKey: "secret", Identity: "arn:aws:iam::111122223333:user/alice"}}
 	v, err := sigv4.New(sigv4.Config{
-		Lookup:   func(id string) (sigv4.Key, bool) { k, ok := keys[id]; return k, ok },
+		Lookup:   func(id, _ string) (sigv4.Key, bool) { k, ok := keys[id]; return k, ok },
 		Region:   "us-east-1",
 		Services: []string{"kinesisvideo"},
 	})

@@ -43,7 +43,7 @@ func newTestVerifier(t testing.TB, mod func(*Config)) *Verifier {
 	t.Helper()
 	keys := testKeys()
 	cfg := Config{
-		Lookup:   func(id string) (Key, bool) { k, ok := keys[id]; return k, ok },
+		Lookup:   func(id, _ string) (Key, bool) { k, ok := keys[id]; return k, ok },
 		Region:   testRegion,
 		Services: []string{"kinesisvideo", "kms", "sts"},
 		Clock:    func() time.Time { return t0 },

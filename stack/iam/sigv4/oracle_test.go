@@ -252,7 +252,7 @@ func mutations(c *oracleCase) []mutation {
 		{name: "date +1 day", req: func(r *http.Request) { shiftDate(r, 24*time.Hour) }},
 		{name: "secret", verifier: func(t testing.TB) *Verifier {
 			return newTestVerifier(t, func(cfg *Config) {
-				cfg.Lookup = func(id string) (Key, bool) {
+				cfg.Lookup = func(id, _ string) (Key, bool) {
 					k, ok := testKeys()[id]
 					k.SecretAccessKey += "x"
 					return k, ok
@@ -277,7 +277,7 @@ func mutations(c *oracleCase) []mutation {
 		}},
 		{name: "key expired", verifier: func(t testing.TB) *Verifier {
 			return newTestVerifier(t, func(cfg *Config) {
-				cfg.Lookup = func(id string) (Key, bool) {
+				cfg.Lookup = func(id, _ string) (Key, bool) {
 					k, ok := testKeys()[id]
 					k.Expiration = t0.Add(-time.Second)
 					return k, ok

@@ -72,7 +72,7 @@ func TestSDKClientsSeeAWSErrors(t *testing.T) {
 	for _, tc := range tests {
 		v := newTestVerifier(t, func(c *Config) {
 			c.Clock = func() time.Time { return time.Now().Add(tc.clock) }
-			c.Lookup = func(id string) (Key, bool) {
+			c.Lookup = func(id, _ string) (Key, bool) {
 				k, ok := testKeys()[id]
 				if k.SessionToken != "" {
 					k.Expiration = at.Add(time.Hour)

@@ -34,7 +34,7 @@ func TestKeyCacheBounded(t *testing.T) {
 	secret := testSecret
 	v := newTestVerifier(t, func(c *Config) {
 		c.KeyCacheSize = 2
-		c.Lookup = func(id string) (Key, bool) { return Key{SecretAccessKey: secret}, id == testAKID }
+		c.Lookup = func(id, _ string) (Key, bool) { return Key{SecretAccessKey: secret}, id == testAKID }
 		c.MaxSkew = 10 * 24 * time.Hour
 	})
 	for day := range 5 {

@@ -52,9 +52,11 @@ type Key struct {
 
 // Config configures a Verifier.
 type Config struct {
-	// Lookup finds the key for an access key id; false means unknown.
-	// Required. It runs on every request, so it should be a map lookup.
-	Lookup func(accessKeyID string) (Key, bool)
+	// Lookup finds the key for an access key id and the session token the
+	// request carries (empty if none), so a service whose session tokens
+	// are sealed blobs can open them; false means unknown. Required. It
+	// runs on every request, so it should be cheap.
+	Lookup func(accessKeyID, sessionToken string) (Key, bool)
 	// Region is the region requests must be scoped to, e.g. "us-east-1". Required.
 	Region string
 	// Services are the signing names accepted, e.g. "kinesisvideo". Required.
@@ -277,7 +279,7 @@ func (v *Verifier) verify(r *http.Request, p Payload) (Result, *Error) {
 	if perr != nil {
 		return res, incomplete("X-Amz-Date must be in the ISO 8601 basic format yyyymmddThhmmssZ.")
 	}
-	key, ok := v.cfg.Lookup(c.accessKeyID)
+	key, ok := v.cfg.Lookup(c.accessKeyID, c.token)
 	if !ok {
 		return res, errUnrecognized
 	}
