@@ -226,6 +226,7 @@ func (s *Service) IdentityPolicies(p Principal) []string {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.refreshLocked()
 	var pols map[string]string
 	switch p.Type {
 	case PrincipalAssumedRole:

@@ -138,6 +138,11 @@ type Service struct {
 	savedGen uint64 // the generation the state file holds
 
 	writeMu sync.Mutex // one state file write at a time
+
+	// A replica (OpenReplica) reads the state another process writes.
+	readOnly  bool
+	stateFile os.FileInfo // the state file last read
+	checked   time.Time   // when it was last looked for
 }
 
 // state is everything kept in StateFile.
@@ -316,6 +321,9 @@ func (s *Service) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
+	if s.sess == nil {
+		return nil
+	}
 	return s.sess.close()
 }
 
@@ -349,6 +357,9 @@ func (s *Service) RotateEnrollmentToken() (string, error) {
 // not one each. If the write fails the change stays in effect in memory and
 // the error says it may not survive a restart.
 func (s *Service) update(change func() error) error {
+	if s.readOnly {
+		return ErrReadOnly
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -74,8 +74,10 @@ func (s *Service) issue(p Principal, d time.Duration) (Credential, error) {
 	blob = s.session.aead.Seal(blob, nonce, payload, []byte{tokenVersion})
 	c := Credential{AccessKeyID: id, SecretAccessKey: secret, SessionToken: base64.StdEncoding.EncodeToString(blob),
 		Expiration: exp, Principal: p}
-	if err := s.sess.add(c, s.cfg.Clock()); err != nil {
-		return Credential{}, err
+	if s.sess != nil { // a replica keeps no index: its tokens open anywhere
+		if err := s.sess.add(c, s.cfg.Clock()); err != nil {
+			return Credential{}, err
+		}
 	}
 	return c, nil
 }
@@ -130,6 +132,9 @@ func (s *Service) LookupCredential(accessKeyID, sessionToken string) (Credential
 // the request's X-Amz-Security-Token with SessionToken).
 func (s *Service) LookupAccessKey(accessKeyID string) (Credential, bool) {
 	if strings.HasPrefix(accessKeyID, "ASIA") {
+		if s.sess == nil {
+			return Credential{}, false // a replica: use LookupCredential
+		}
 		return s.sess.lookup(accessKeyID)
 	}
 	if !strings.HasPrefix(accessKeyID, "AKIA") {
@@ -137,6 +142,7 @@ func (s *Service) LookupAccessKey(accessKeyID string) (Credential, bool) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.refreshLocked()
 	for _, u := range s.st.Users {
 		if subtle.ConstantTimeCompare([]byte(u.KeyID), []byte(accessKeyID)) == 1 {
 			return s.userCredential(u), true
