@@ -22,19 +22,13 @@ import (
 type access struct {
 	iam    *iam.Service
 	region string
-	// keys evaluates a KMS key's policy for a use on a caller's behalf;
-	// nil when the ingest's KMS is not the stack's.
-	keys  keyPolicies
+	// keys asks the stack's KMS whether a key may be used on a caller's
+	// behalf; nil when the ingest's KMS is not the stack's.
+	keys  *remoteKeyUse
 	clock func() time.Time
 
 	mu     sync.Mutex
 	parsed map[string]*policy.Policy // by document text, bounded
-}
-
-// keyPolicies is the KMS's side of a key use the ingest makes on a
-// caller's behalf (KVS uses the caller's credentials with KMS).
-type keyPolicies interface {
-	AuthorizeKeyUse(c kms.Caller, action, keyRef string) error
 }
 
 var _ ingest.Authorizer = (*access)(nil)
@@ -132,21 +126,19 @@ func (a *access) Authorize(ctx context.Context, acc ingest.Access) *kvsapi.Excep
 }
 
 // AuthorizeKeyUse decides whether the ingest may use a stream's KMS key on
-// the caller's behalf (ingest.Authorizer): the key policy decides, with
-// kms:ViaService naming KVS, as AWS KMS does for a service's requests.
+// the caller's behalf (ingest.Authorizer), by asking the KMS, which
+// decides by the key policy with kms:ViaService naming KVS, as AWS KMS
+// does for a service's requests made with the caller's credentials.
 func (a *access) AuthorizeKeyUse(ctx context.Context, action, kmsKeyID string) error {
 	c := callerOf(ctx)
 	if c == nil {
-		return fmt.Errorf("no authenticated caller for %s on %s", action, kmsKeyID)
+		return fmt.Errorf("%w: no authenticated caller for %s on %s", ingest.ErrKeyUseDenied, action, kmsKeyID)
 	}
 	if a.keys == nil {
 		return nil
 	}
-	conds := a.conditions(c)
-	conds["kms:ViaService"] = []string{"kinesisvideo." + a.region + ".amazonaws.com"}
-	conds["kms:CallerAccount"] = []string{c.Account}
 	c.touched(kmsKeyID, audit.ResourceKMSKey)
-	return a.keys.AuthorizeKeyUse(kms.Caller{Principal: principal(c), Identity: a.identityPolicies(c.Principal), Conditions: conds}, action, kmsKeyID)
+	return a.keys.authorize(ctx, c, action, kmsKeyID)
 }
 
 // kmsCaller tells the KMS who called it. Requests of the ingest's own

@@ -455,3 +455,23 @@ func TestSigV4FormsOfRealClients(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, status, body)
 	require.Len(t, fragmentsOf(t, st, "target"), 2, "the two accepted PutMedia stored one fragment each")
 }
+
+// TestKeyUseChecksAnswerOnlyTheIngest: the KMS answers the ingest's
+// questions about a caller's use of a key (stack.PathKeyUse) only when
+// the ingest's role asks; anyone else, even the admin, is refused, so no
+// one can have the KMS vouch for a principal they name.
+func TestKeyUseChecksAnswerOnlyTheIngest(t *testing.T) {
+	st := startStack(t, t.TempDir())
+	body := `{"KeyId":"alias/aws/kinesisvideo","Action":"kms:Decrypt","Principal":{"Type":"IAMUser","ARN":"arn:aws:iam::123456789012:user/camstorm-admin","Account":"123456789012"}}`
+	for _, hc := range []*http.Client{
+		{Transport: &kvsclient.SigningTransport{Base: st.HTTPClient().Transport, Credentials: st.AdminCredentials(), Region: st.Region, Service: "kms"}},
+		{Transport: &kvsclient.SigningTransport{Base: st.HTTPClient().Transport, Credentials: st.AssumeRole(st.ConsumerRoleARN, "asker"), Region: st.Region, Service: "kms"}},
+	} {
+		resp, err := hc.Post(st.KMSURL+stack.PathKeyUse, "application/x-amz-json-1.1", strings.NewReader(body))
+		require.NoError(t, err)
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusForbidden, resp.StatusCode, "%s", msg)
+		require.Contains(t, string(msg), "only the ingest's role")
+	}
+}

@@ -77,6 +77,9 @@ func kmsService(g *gateway) service {
 		signingName: signKMS, protocol: sigv4.AWSJSON, source: g.source(audit.SourceKMS), maxBody: maxKMSBody,
 		tooLarge: "SerializationException",
 		operation: func(r *http.Request) string {
+			if r.URL.Path == PathKeyUse {
+				return "AuthorizeKeyUse"
+			}
 			if op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), "TrentService."); ok && len(op) <= 64 {
 				return op
 			}

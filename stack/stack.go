@@ -220,10 +220,12 @@ func StartEmbedded(ctx context.Context, o Options) (*Stack, error) {
 		s.kmsLink = newKMSLink()
 		s.kmsHTTP = &http.Client{Transport: &http.Transport{DialContext: s.kmsLink.DialContext,
 			TLSClientConfig: s.ca.ClientTLS(), MaxIdleConnsPerHost: 16}}
-		ic.KMS = awskms.New(awskms.Options{Region: ic.Region, HTTPClient: s.kmsHTTP,
-			Credentials: aws.NewCredentialsCache(roleCredentials(s.iam, ingestRole, "ingest"))},
+		ingestCreds := aws.NewCredentialsCache(roleCredentials(s.iam, ingestRole, "ingest"))
+		ic.KMS = awskms.New(awskms.Options{Region: ic.Region, HTTPClient: s.kmsHTTP, Credentials: ingestCreds},
 			func(o *awskms.Options) { o.BaseEndpoint = aws.String(kmsURL) })
-		acc.keys = s.kms
+		acc.keys = &remoteKeyUse{url: kmsURL, clock: time.Now, decisions: map[string]keyUseDecision{},
+			hc: &http.Client{Transport: &kvsclient.SigningTransport{Base: s.kmsHTTP.Transport, Credentials: ingestCreds,
+				Region: ic.Region, Service: signKMS}}}
 	}
 	ic.Authorizer = acc
 	if s.ingest, err = ingest.New(ic); err != nil {
@@ -252,7 +254,10 @@ func StartEmbedded(ctx context.Context, o Options) (*Stack, error) {
 	}
 	s.serve(tls.NewListener(ctlLn, tlsCfg), g.wrap(kvsService(g, false), s.ingest.ControlHandler()))
 	s.serve(tls.NewListener(dataLn, tlsCfg), g.wrap(kvsService(g, true), s.ingest.DataHandler()))
-	s.serve(tls.NewListener(kmsLn, tlsCfg), g.wrap(kmsService(g), s.kms.Handler()))
+	kmsMux := http.NewServeMux()
+	kmsMux.Handle(PathKeyUse, keyUseHandler(acc, s.kms, ingestRole))
+	kmsMux.Handle("/", s.kms.Handler())
+	s.serve(tls.NewListener(kmsLn, tlsCfg), g.wrap(kmsService(g), kmsMux))
 	idMux := http.NewServeMux()
 	idMux.Handle("/enroll", g.wrapUnsigned(iotService(g, "EnrollThing"), s.iam.EnrollHandler()))
 	idMux.Handle("/", g.wrap(stsService(g), s.iam.STSHandler(authenticatedCaller, acc.authorizeAssumeRole)))

@@ -40,6 +40,8 @@ type SigningTransport struct {
 	// in aws.NewCredentialsCache so they are fetched once per lifetime.
 	Credentials aws.CredentialsProvider
 	Region      string
+	// Service is the signing name; empty means SigningService (KVS).
+	Service string
 	// Clock is the signing time; nil means time.Now.
 	Clock func() time.Time
 }
@@ -95,7 +97,11 @@ func (t *SigningTransport) sign(ctx context.Context, req *http.Request, payloadH
 	if t.Clock != nil {
 		now = t.Clock
 	}
-	if err := signer.SignHTTP(ctx, creds, req, payloadHash, SigningService, t.Region, now()); err != nil {
+	service := t.Service
+	if service == "" {
+		service = SigningService
+	}
+	if err := signer.SignHTTP(ctx, creds, req, payloadHash, service, t.Region, now()); err != nil {
 		return fmt.Errorf("signing %s: %w", req.URL.Path, err)
 	}
 	return nil

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -28,9 +29,14 @@ type Authorizer interface {
 	// AuthorizeKeyUse answers whether the stream's KMS key may be used on
 	// the caller's behalf: KVS asks KMS with the caller's credentials, so
 	// writers need kms:GenerateDataKey and readers kms:Decrypt on it. A
-	// denial fails the fragments with KMS error 4500, as KMS's own would.
+	// denial (an error wrapping ErrKeyUseDenied) fails the fragments with
+	// KMS error 4500, as KMS's own would; any other error (KMS
+	// unreachable) with 4503, KMS_KEY_UNAVAILABLE.
 	AuthorizeKeyUse(ctx context.Context, action, kmsKeyID string) error
 }
+
+// ErrKeyUseDenied marks an Authorizer's refusal of a KMS key use.
+var ErrKeyUseDenied = errors.New("the key policy does not allow this use of the key")
 
 // IAM actions of the KVS APIs the ingest serves.
 const (
@@ -85,8 +91,13 @@ func (s *Server) keyUse(ctx context.Context, action, kmsKeyID string) error {
 	if s.cfg.Authorizer == nil || s.keys == nil {
 		return nil
 	}
-	if err := s.cfg.Authorizer.AuthorizeKeyUse(ctx, action, kmsKeyID); err != nil {
+	err := s.cfg.Authorizer.AuthorizeKeyUse(ctx, action, kmsKeyID)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrKeyUseDenied):
 		return fmt.Errorf("%w: %w", errKMS, &smithy.GenericAPIError{Code: "AccessDeniedException", Message: err.Error()})
 	}
-	return nil
+	return fmt.Errorf("%w: checking the caller's use of %s: %w", errKMS, kmsKeyID, err) // unavailable
+
 }
