@@ -475,3 +475,19 @@ func TestKeyUseChecksAnswerOnlyTheIngest(t *testing.T) {
 		require.Contains(t, string(msg), "only the ingest's role")
 	}
 }
+
+func jsonBody(t *testing.T, v any) io.Reader {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return bytes.NewReader(b)
+}
+
+func readAll(t *testing.T, r io.Reader) []byte {
+	t.Helper()
+	b, err := io.ReadAll(r)
+	require.NoError(t, err)
+	return b
+}
+
+func countMarker(b []byte) int { return bytes.Count(b, marker) }

@@ -5,6 +5,7 @@
 package stack
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -60,6 +61,23 @@ type Options struct {
 	// IdentityClock drives credential expiry and certificate validity;
 	// nil means time.Now.
 	IdentityClock func() time.Time
+
+	// Role is what Start serves: RoleAll (StartEmbedded's), or one of
+	// RoleIdentity, RoleKMS, RoleIngest for a process of its own.
+	Role string
+	// PKIDir and IdentityDir are the CA's and the identity state's
+	// directories when they are shared between processes (a volume);
+	// default DataDir/pki and DataDir/iam. The identity role writes
+	// IdentityDir; the others read it.
+	PKIDir, IdentityDir string
+	// KMSURL is where the ingest reaches the KMS when it runs elsewhere
+	// (e.g. https://kms:7443 on a container network).
+	KMSURL string
+	// PublicDataURL and PublicIoTURL are the data plane's and the
+	// credential provider's URLs as clients reach them (GetDataEndpoint
+	// and enrollment answers name them) when that is not the listen
+	// address, as behind a container's port mapping.
+	PublicDataURL, PublicIoTURL string
 }
 
 // Endpoints describe a running stack to its clients; `camstorm stack up`
@@ -112,13 +130,39 @@ type Stack struct {
 	logf    func(format string, args ...any)
 }
 
-// StartEmbedded starts the stack in this process and returns once every
-// listener accepts connections.
+// Roles a stack process can play: all of them (the embedded stack), or
+// one service each, as in containers mode, where the identity service
+// owns the identity state and the ingest and the KMS read it from a shared
+// directory (iam.OpenReplica).
+const (
+	RoleAll      = "all"
+	RoleIdentity = "identity"
+	RoleKMS      = "kms"
+	RoleIngest   = "ingest"
+)
+
+// StartEmbedded starts the whole stack in this process and returns once
+// every listener accepts connections.
 func StartEmbedded(ctx context.Context, o Options) (*Stack, error) {
-	s := &Stack{errs: make(chan error, 4), logf: o.Ingest.Logf}
+	o.Role = RoleAll
+	return Start(ctx, o)
+}
+
+// Start starts the services of o.Role in this process and returns once
+// their listeners accept connections. Endpoints lists what this process
+// serves; with one role, the others' fields stay empty.
+func Start(ctx context.Context, o Options) (*Stack, error) {
+	s := &Stack{errs: make(chan error, 8), logf: o.Ingest.Logf}
 	if s.logf == nil {
 		s.logf = func(string, ...any) {}
 	}
+	role := cmp.Or(o.Role, RoleAll)
+	switch role {
+	case RoleAll, RoleIdentity, RoleKMS, RoleIngest:
+	default:
+		return nil, fmt.Errorf("stack: role %q: want %s, %s, %s or %s", o.Role, RoleAll, RoleIdentity, RoleKMS, RoleIngest)
+	}
+	has := func(r string) bool { return role == RoleAll || role == r }
 	if o.DataDir == "" {
 		dir, err := os.MkdirTemp("", "camstorm-stack-*")
 		if err != nil {
@@ -136,7 +180,7 @@ func StartEmbedded(ctx context.Context, o Options) (*Stack, error) {
 		}
 	}()
 	var err error
-	if s.ca, err = pki.LoadOrCreate(filepath.Join(o.DataDir, "pki")); err != nil {
+	if s.ca, err = pki.LoadOrCreate(cmp.Or(o.PKIDir, filepath.Join(o.DataDir, "pki"))); err != nil {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
 
@@ -160,17 +204,24 @@ func StartEmbedded(ctx context.Context, o Options) (*Stack, error) {
 			}
 		}
 	}()
-	for _, addr := range []string{o.ControlAddr, o.DataAddr, o.KMSAddr, o.IdentityAddr, o.IoTAddr, o.MetricsAddr} {
-		ln, err := listen(addr)
-		if err != nil {
+	var ctlLn, dataLn, kmsLn, idLn, iotLn, metLn net.Listener
+	for _, l := range []struct {
+		ln   *net.Listener
+		addr string
+		on   bool
+	}{{&ctlLn, o.ControlAddr, has(RoleIngest)}, {&dataLn, o.DataAddr, has(RoleIngest)}, {&kmsLn, o.KMSAddr, has(RoleKMS)},
+		{&idLn, o.IdentityAddr, has(RoleIdentity)}, {&iotLn, o.IoTAddr, has(RoleIdentity)}, {&metLn, o.MetricsAddr, true}} {
+		if !l.on {
+			continue
+		}
+		if *l.ln, err = listen(l.addr); err != nil {
 			return nil, err
 		}
-		listeners = append(listeners, ln)
+		listeners = append(listeners, *l.ln)
 	}
-	ctlLn, dataLn, kmsLn, idLn, iotLn, metLn := listeners[0], listeners[1], listeners[2], listeners[3], listeners[4], listeners[5]
 
 	hosts := append([]string{"127.0.0.1", "localhost", "::1"}, o.Hosts...)
-	for _, ln := range []net.Listener{ctlLn, dataLn, kmsLn, idLn, iotLn} {
+	for _, ln := range listeners {
 		if h, _, _ := net.SplitHostPort(ln.Addr().String()); h != "" && !containsHost(hosts, h) && !net.ParseIP(h).IsUnspecified() {
 			hosts = append(hosts, h)
 		}
@@ -180,17 +231,29 @@ func StartEmbedded(ctx context.Context, o Options) (*Stack, error) {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
 	tlsCfg := pki.ServerTLS(cert)
+	url := func(ln net.Listener) string {
+		if ln == nil {
+			return ""
+		}
+		return "https://" + dialable(ln.Addr())
+	}
 
 	ic := o.Ingest
 	ic.DataDir = o.DataDir
-	ic.DataEndpoint = "https://" + dialable(dataLn.Addr())
+	ic.DataEndpoint = cmp.Or(o.PublicDataURL, url(dataLn))
 	ic.Region = regionOr(ic.Region)
 	if ic.Account == "" {
 		ic.Account = defaultAccount
 	}
-	iotURL := "https://" + dialable(iotLn.Addr())
-	if s.iam, err = iam.Open(iam.Config{DataDir: filepath.Join(o.DataDir, "iam"), CA: s.ca, Account: ic.Account,
-		Clock: o.IdentityClock, CredentialProviderURL: iotURL, Logf: s.logf}); err != nil {
+	iotURL := cmp.Or(o.PublicIoTURL, url(iotLn))
+	idDir := cmp.Or(o.IdentityDir, filepath.Join(o.DataDir, "iam"))
+	if has(RoleIdentity) {
+		s.iam, err = iam.Open(iam.Config{DataDir: idDir, CA: s.ca, Account: ic.Account,
+			Clock: o.IdentityClock, CredentialProviderURL: iotURL, Logf: s.logf})
+	} else {
+		s.iam, err = iam.OpenReplica(iam.Config{DataDir: idDir, Account: ic.Account, Clock: o.IdentityClock, Logf: s.logf})
+	}
+	if err != nil {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Join(o.DataDir, "audit"), 0o700); err != nil {
@@ -205,67 +268,75 @@ func StartEmbedded(ctx context.Context, o Options) (*Stack, error) {
 	}
 	acc := &access{iam: s.iam, region: ic.Region, clock: time.Now, parsed: map[string]*policy.Policy{}}
 	s.gateway, s.access = g, acc
-	ingestRole, err := ensureIngestRole(s.iam)
-	if err != nil {
-		return nil, fmt.Errorf("stack: %w", err)
-	}
-	if s.kms, err = kms.New(kms.Config{DataDir: filepath.Join(o.DataDir, "kms"), Region: ic.Region, Account: ic.Account,
-		Clock: o.KMSClock, Logf: s.logf, Caller: acc.kmsCaller(ingestRole)}); err != nil {
-		return nil, fmt.Errorf("stack: %w", err)
-	}
-	kmsURL := "https://" + dialable(kmsLn.Addr())
-	if !o.PlaintextAtRest && ic.KMS == nil {
-		// The ingest reaches its KMS through the AWS SDK, as it would AWS
-		// KMS, with the temporary credentials of its own role.
-		s.kmsLink = newKMSLink()
-		s.kmsHTTP = &http.Client{Transport: &http.Transport{DialContext: s.kmsLink.DialContext,
-			TLSClientConfig: s.ca.ClientTLS(), MaxIdleConnsPerHost: 16}}
-		ingestCreds := aws.NewCredentialsCache(roleCredentials(s.iam, ingestRole, "ingest"))
-		ic.KMS = awskms.New(awskms.Options{Region: ic.Region, HTTPClient: s.kmsHTTP, Credentials: ingestCreds},
-			func(o *awskms.Options) { o.BaseEndpoint = aws.String(kmsURL) })
-		acc.keys = &remoteKeyUse{url: kmsURL, clock: time.Now, decisions: map[string]keyUseDecision{},
-			hc: &http.Client{Transport: &kvsclient.SigningTransport{Base: s.kmsHTTP.Transport, Credentials: ingestCreds,
-				Region: ic.Region, Service: signKMS}}}
-	}
-	ic.Authorizer = acc
-	if s.ingest, err = ingest.New(ic); err != nil {
-		return nil, err
+	ingestRole := s.iam.RoleARN(IngestRoleName)
+	if has(RoleIdentity) {
+		if ingestRole, err = ensureIngestRole(s.iam); err != nil {
+			return nil, fmt.Errorf("stack: %w", err)
+		}
 	}
 	admin := s.iam.AdminCredential()
-	idURL := "https://" + dialable(idLn.Addr())
 	s.Endpoints = Endpoints{
-		ControlPlaneURL:      "https://" + dialable(ctlLn.Addr()),
-		DataPlaneURL:         ic.DataEndpoint,
-		KMSURL:               kmsURL,
 		MetricsURL:           "http://" + dialable(metLn.Addr()) + "/metrics",
 		CACertFile:           s.ca.CACertPath(),
-		Region:               regionOr(ic.Region),
+		Region:               ic.Region,
 		DataDir:              o.DataDir,
-		STSURL:               idURL,
-		EnrollURL:            idURL + "/enroll",
-		EnrollmentToken:      s.iam.EnrollmentToken(),
-		IoTCredentialsURL:    iotURL,
 		CameraRoleAlias:      iam.CameraRoleAlias,
 		ConsumerRoleARN:      s.iam.RoleARN(iam.ConsumerRoleName),
 		AdminRoleARN:         s.iam.RoleARN(iam.AdminRoleName),
 		AdminAccessKeyID:     admin.AccessKeyID,
 		AdminSecretAccessKey: admin.SecretAccessKey,
 		AuditLog:             s.audit.Path(),
+		KMSURL:               cmp.Or(o.KMSURL, url(kmsLn)),
 	}
-	s.serve(tls.NewListener(ctlLn, tlsCfg), g.wrap(kvsService(g, false), s.ingest.ControlHandler()))
-	s.serve(tls.NewListener(dataLn, tlsCfg), g.wrap(kvsService(g, true), s.ingest.DataHandler()))
-	kmsMux := http.NewServeMux()
-	kmsMux.Handle(PathKeyUse, keyUseHandler(acc, s.kms, ingestRole))
-	kmsMux.Handle("/", s.kms.Handler())
-	s.serve(tls.NewListener(kmsLn, tlsCfg), g.wrap(kmsService(g), kmsMux))
-	idMux := http.NewServeMux()
-	idMux.Handle("/enroll", g.wrapUnsigned(iotService(g, "EnrollThing"), s.iam.EnrollHandler()))
-	idMux.Handle("/", g.wrap(stsService(g), s.iam.STSHandler(authenticatedCaller, acc.authorizeAssumeRole)))
-	s.serve(tls.NewListener(idLn, tlsCfg), idMux)
-	s.serve(tls.NewListener(iotLn, s.iam.CredentialProviderTLS(cert)), g.wrapUnsigned(iotService(g, "AssumeRoleWithCertificate"), s.iam.CredentialProviderHandler()))
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", s.ingest.MetricsHandler())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+
+	if has(RoleKMS) {
+		if s.kms, err = kms.New(kms.Config{DataDir: filepath.Join(o.DataDir, "kms"), Region: ic.Region, Account: ic.Account,
+			Clock: o.KMSClock, Logf: s.logf, Caller: acc.kmsCaller(ingestRole)}); err != nil {
+			return nil, fmt.Errorf("stack: %w", err)
+		}
+		kmsMux := http.NewServeMux()
+		kmsMux.Handle(PathKeyUse, keyUseHandler(acc, s.kms, ingestRole))
+		kmsMux.Handle("/", s.kms.Handler())
+		s.serve(tls.NewListener(kmsLn, tlsCfg), g.wrap(kmsService(g), kmsMux))
+	}
+	if has(RoleIngest) {
+		if !o.PlaintextAtRest && ic.KMS == nil {
+			if s.KMSURL == "" {
+				return nil, errors.New("stack: the ingest needs its KMS's URL (Options.KMSURL) when the KMS runs elsewhere")
+			}
+			// The ingest reaches its KMS through the AWS SDK, as it would
+			// AWS KMS, with the temporary credentials of its own role.
+			s.kmsLink = newKMSLink()
+			s.kmsHTTP = &http.Client{Transport: &http.Transport{DialContext: s.kmsLink.DialContext,
+				TLSClientConfig: s.ca.ClientTLS(), MaxIdleConnsPerHost: 16}}
+			ingestCreds := aws.NewCredentialsCache(roleCredentials(s.iam, ingestRole, "ingest"))
+			kmsURL := s.KMSURL
+			ic.KMS = awskms.New(awskms.Options{Region: ic.Region, HTTPClient: s.kmsHTTP, Credentials: ingestCreds},
+				func(o *awskms.Options) { o.BaseEndpoint = aws.String(kmsURL) })
+			acc.keys = &remoteKeyUse{url: kmsURL, clock: time.Now, decisions: map[string]keyUseDecision{},
+				hc: &http.Client{Transport: &kvsclient.SigningTransport{Base: s.kmsHTTP.Transport, Credentials: ingestCreds,
+					Region: ic.Region, Service: signKMS}}}
+		}
+		ic.Authorizer = acc
+		if s.ingest, err = ingest.New(ic); err != nil {
+			return nil, err
+		}
+		s.ControlPlaneURL, s.DataPlaneURL = url(ctlLn), ic.DataEndpoint
+		s.serve(tls.NewListener(ctlLn, tlsCfg), g.wrap(kvsService(g, false), s.ingest.ControlHandler()))
+		s.serve(tls.NewListener(dataLn, tlsCfg), g.wrap(kvsService(g, true), s.ingest.DataHandler()))
+		mux.Handle("/metrics", s.ingest.MetricsHandler())
+	}
+	if has(RoleIdentity) {
+		idURL := url(idLn)
+		s.STSURL, s.EnrollURL, s.EnrollmentToken, s.IoTCredentialsURL = idURL, idURL+"/enroll", s.iam.EnrollmentToken(), iotURL
+		idMux := http.NewServeMux()
+		idMux.Handle("/enroll", g.wrapUnsigned(iotService(g, "EnrollThing"), s.iam.EnrollHandler()))
+		idMux.Handle("/", g.wrap(stsService(g), s.iam.STSHandler(authenticatedCaller, acc.authorizeAssumeRole)))
+		s.serve(tls.NewListener(idLn, tlsCfg), idMux)
+		s.serve(tls.NewListener(iotLn, s.iam.CredentialProviderTLS(cert)), g.wrapUnsigned(iotService(g, "AssumeRoleWithCertificate"), s.iam.CredentialProviderHandler()))
+	}
 	s.serve(metLn, mux)
 	ok = true
 	return s, nil
