@@ -26,6 +26,8 @@ func newStackUpCommand() *cobra.Command {
 	var (
 		dataDir, listen, dataListen, metricsListen string
 		kmsListen, identityListen, iotListen       string
+		role, pkiDir, identityDir, kmsURL          string
+		publicDataURL, publicIoTURL                string
 		idle, maxConn                              time.Duration
 		verbose                                    bool
 		cpuProfile                                 string
@@ -80,9 +82,10 @@ survive restarts (and kill -9); the CA is generated on first start and reused.`,
 				}
 				defer pprof.StopCPUProfile()
 			}
-			st, err := stack.StartEmbedded(cmd.Context(), stack.Options{
+			st, err := stack.Start(cmd.Context(), stack.Options{
 				DataDir: dataDir, ControlAddr: listen, DataAddr: dataListen, KMSAddr: kmsListen, MetricsAddr: metricsListen,
 				IdentityAddr: identityListen, IoTAddr: iotListen,
+				Role: role, PKIDir: pkiDir, IdentityDir: identityDir, KMSURL: kmsURL, PublicDataURL: publicDataURL, PublicIoTURL: publicIoTURL,
 				Ingest: ingest.Config{
 					IdleTimeout:           idle,
 					MaxConnectionDuration: maxConn,
@@ -119,6 +122,12 @@ survive restarts (and kill -9); the CA is generated on first start and reused.`,
 	f.StringVar(&dataListen, "data-listen", "127.0.0.1:0", "data-plane listen address (TLS): PutMedia, GetMedia, ListFragments")
 	f.StringVar(&kmsListen, "kms-listen", "127.0.0.1:0", "reference KMS listen address (TLS, AWS KMS JSON 1.1)")
 	f.StringVar(&identityListen, "identity-listen", "127.0.0.1:0", "STS and device-enrollment listen address (TLS)")
+	f.StringVar(&role, "role", stack.RoleAll, "what this process serves: all, or one of identity, kms, ingest (a stack split across processes or containers)")
+	f.StringVar(&pkiDir, "pki-dir", "", "the CA's directory when shared between processes (default DATA/pki)")
+	f.StringVar(&identityDir, "identity-dir", "", "the identity state's directory when shared: the identity role writes it, the others read it (default DATA/iam)")
+	f.StringVar(&kmsURL, "kms-url", "", "with --role ingest: where the KMS is (e.g. https://kms:7443)")
+	f.StringVar(&publicDataURL, "public-data-url", "", "the data plane's URL as clients reach it, when not the listen address (GetDataEndpoint answers it)")
+	f.StringVar(&publicIoTURL, "public-iot-url", "", "the credential provider's URL as devices reach it, when not the listen address")
 	f.StringVar(&iotListen, "iot-listen", "127.0.0.1:0", "IoT credential provider listen address (mutual TLS)")
 	f.StringVar(&metricsListen, "metrics-listen", "127.0.0.1:0", "Prometheus /metrics listen address (plain HTTP)")
 	f.DurationVar(&idle, "idle-timeout", 0, "close a PutMedia connection after this long without data (default 30s, as KVS)")
