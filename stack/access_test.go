@@ -491,3 +491,48 @@ func readAll(t *testing.T, r io.Reader) []byte {
 }
 
 func countMarker(b []byte) int { return bytes.Count(b, marker) }
+
+// TestRevokeCertificateThroughTheIoTAPI: an operator revokes a device's
+// certificate with AWS IoT's UpdateCertificate (PUT
+// /certificates/ID?newStatus=REVOKED, SigV4 service iot) on the identity
+// listener; a camera may not revoke another's; after the revocation the
+// device gets no more credentials.
+func TestRevokeCertificateThroughTheIoTAPI(t *testing.T) {
+	st := startStack(t, t.TempDir())
+	camA, _ := camera(t, st, "cam-a")
+	_, idB := camera(t, st, "cam-b")
+	camBClient, _ := camera(t, st, "cam-b")
+	iotClient := func(creds aws.CredentialsProvider) *http.Client {
+		return &http.Client{Transport: &kvsclient.SigningTransport{Base: st.HTTPClient().Transport, Credentials: creds, Region: st.Region, Service: "iot"}}
+	}
+	revoke := func(hc *http.Client, id, status string) (int, string) {
+		req, err := http.NewRequest(http.MethodPut, st.STSURL+"/certificates/"+id+"?newStatus="+status, nil)
+		require.NoError(t, err)
+		resp, err := hc.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("x-amzn-ErrorType") + " " + string(b)
+	}
+	camACreds := camA.Transport.(*kvsclient.SigningTransport).Credentials
+	status, msg := revoke(iotClient(camACreds), idB.CertificateID, "REVOKED")
+	require.Equal(t, http.StatusForbidden, status, msg)
+	require.Contains(t, msg, "AccessDeniedException")
+	admin := iotClient(st.AdminCredentials())
+	status, msg = revoke(admin, idB.CertificateID, "ACTIVE")
+	require.Equal(t, http.StatusBadRequest, status, msg)
+	status, msg = revoke(admin, "0000", "REVOKED")
+	require.Equal(t, http.StatusNotFound, status, msg)
+	status, msg = revoke(admin, idB.CertificateID, "REVOKED")
+	require.Equal(t, http.StatusOK, status, msg)
+
+	// camBClient enrolled a second certificate for cam-b; revoke the first
+	// and the second still works, then the first device is refused.
+	err := kvsclient.Call(context.Background(), camBClient, st.ControlPlaneURL, kvsapi.PathListStreams, kvsapi.ListStreamsInput{}, nil)
+	require.True(t, kvsclient.IsException(err, "AccessDeniedException"), "signed with its own live certificate's credentials: %v", err)
+	tr := st.HTTPClient().Transport.(*http.Transport)
+	_, err = device.NewCredentialsCache(&device.IoTCredentials{Identity: idB, Transport: tr}).Retrieve(context.Background())
+	require.ErrorContains(t, err, "REVOKED")
+	recs := auditRecords(t, st, audit.Filter{EventNames: []string{"UpdateCertificate"}})
+	require.Len(t, recs, 4, "every UpdateCertificate call is audited")
+}

@@ -39,7 +39,7 @@ func newGateway(svc *iam.Service, log *audit.Log, region, account string, logf f
 		return sigv4.Key{SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken, Expiration: c.Expiration, Identity: c}, ok
 	}
 	g := &gateway{audit: log, logf: logf, verifiers: map[string]*sigv4.Verifier{}, region: region, account: account}
-	for _, name := range []string{signKVS, signKMS, signSTS} {
+	for _, name := range []string{signKVS, signKMS, signSTS, signIoT} {
 		v, err := sigv4.New(sigv4.Config{Lookup: lookup, Region: region, Services: []string{name}})
 		if err != nil {
 			return nil, err

@@ -333,6 +333,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		s.STSURL, s.EnrollURL, s.EnrollmentToken, s.IoTCredentialsURL = idURL, idURL+"/enroll", s.iam.EnrollmentToken(), iotURL
 		idMux := http.NewServeMux()
 		idMux.Handle("/enroll", g.wrapUnsigned(iotService(g, "EnrollThing"), s.iam.EnrollHandler()))
+		idMux.Handle("/certificates/", g.wrap(iotAPIService(g), updateCertificateHandler(acc, s.iam)))
 		idMux.Handle("/", g.wrap(stsService(g), s.iam.STSHandler(authenticatedCaller, acc.authorizeAssumeRole)))
 		s.serve(tls.NewListener(idLn, tlsCfg), idMux)
 		s.serve(tls.NewListener(iotLn, s.iam.CredentialProviderTLS(cert)), g.wrapUnsigned(iotService(g, "AssumeRoleWithCertificate"), s.iam.CredentialProviderHandler()))

@@ -1,29 +1,129 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
-	"github.com/camstorm/camstorm/internal/device"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/spf13/cobra"
+
+	"github.com/camstorm/camstorm/internal/device"
+	"github.com/camstorm/camstorm/internal/kvsclient"
 )
 
 func newDeviceCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "device",
-		Short: "Enroll cameras with the reference stack's identity service",
+		Short: "Enroll cameras with the reference stack's identity service, and revoke them",
 	}
-	cmd.AddCommand(newDeviceEnrollCommand())
+	cmd.AddCommand(newDeviceEnrollCommand(), newDeviceRevokeCommand())
 	return cmd
+}
+
+func newDeviceRevokeCommand() *cobra.Command {
+	var certID, identityURL, caFile, certFile string
+	cmd := &cobra.Command{
+		Use:   "revoke",
+		Short: "Revoke a device certificate (AWS IoT UpdateCertificate) so the camera gets no more credentials",
+		Long: `Revoke a camera's certificate: the stack's credential provider refuses it from
+the next request on, even on open connections. Credentials already issued stay
+valid until they expire (as in AWS).
+
+The call is AWS IoT's UpdateCertificate (PUT /certificates/ID?newStatus=REVOKED)
+on the stack's identity listener (sts_url in stack up's output), signed with
+SigV4 for service iot by the standard AWS credential chain: export the admin
+keys stack up printed (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), or any
+credentials allowed iot:UpdateCertificate. Name the certificate by its id
+(enroll prints it: the hex SHA-256 of its DER) or by its file with --cert.`,
+		Example: `  export AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=...
+  camstorm device revoke --cert ./devices/cam-0001.crt --url https://127.0.0.1:8446 --ca stackdata/pki/ca.pem`,
+		Args: usageArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if certFile != "" {
+				pemBytes, err := os.ReadFile(certFile)
+				if err != nil {
+					return fmt.Errorf("%w: --cert: %w", errUsage, err)
+				}
+				block, _ := pem.Decode(pemBytes)
+				if block == nil || block.Type != "CERTIFICATE" {
+					return fmt.Errorf("%w: --cert %s holds no PEM certificate", errUsage, certFile)
+				}
+				sum := sha256.Sum256(block.Bytes)
+				certID = hex.EncodeToString(sum[:])
+			}
+			if certID == "" || identityURL == "" {
+				return fmt.Errorf("%w: --cert-id (or --cert) and --url are required (see %s --help)", errUsage, cmd.CommandPath())
+			}
+			hc, err := httpsClient(caFile)
+			if err != nil {
+				return err
+			}
+			awsCfg, err := config.LoadDefaultConfig(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if _, err := awsCfg.Credentials.Retrieve(cmd.Context()); err != nil {
+				return fmt.Errorf("%w: no AWS credentials (export the admin keys stack up printed): %w", errUsage, err)
+			}
+			hc.Transport = &kvsclient.SigningTransport{Base: hc.Transport, Credentials: awsCfg.Credentials,
+				Region: cmp.Or(awsCfg.Region, "us-east-1"), Service: "iot"}
+			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPut,
+				strings.TrimRight(identityURL, "/")+"/certificates/"+url.PathEscape(certID)+"?newStatus=REVOKED", nil)
+			if err != nil {
+				return fmt.Errorf("%w: --url: %w", errUsage, err)
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("revoking certificate %s: %s %s: %s", certID, resp.Status, resp.Header.Get("x-amzn-ErrorType"), bytes.TrimSpace(body))
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "certificate %s revoked: the credential provider refuses it from now on\n", certID)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&certID, "cert-id", "", "the certificate's id (hex SHA-256 of its DER; enroll prints it)")
+	f.StringVar(&certFile, "cert", "", "the certificate's PEM file, instead of --cert-id")
+	f.StringVar(&identityURL, "url", "", "the stack's identity URL (sts_url in stack up's output) (required)")
+	f.StringVar(&caFile, "ca", "", "CA certificate to trust (the stack's ca.pem); default: the system roots")
+	return cmd
+}
+
+// httpsClient trusts caFile's certificates, or the system roots.
+func httpsClient(caFile string) (*http.Client, error) {
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pemBytes, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --ca: %w", errUsage, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemBytes) {
+			return nil, fmt.Errorf("%w: --ca %s holds no PEM certificate", errUsage, caFile)
+		}
+		tlsCfg.RootCAs = pool
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}, Timeout: 30 * time.Second}, nil
 }
 
 func newDeviceEnrollCommand() *cobra.Command {
@@ -72,17 +172,9 @@ The token may also come from the CAMSTORM_ENROLL_TOKEN environment variable.`,
 			if len(problems) > 0 {
 				return fmt.Errorf("%w: %w (see %s --help)", errUsage, errors.Join(problems...), cmd.CommandPath())
 			}
-			tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
-			if caFile != "" {
-				pemBytes, err := os.ReadFile(caFile)
-				if err != nil {
-					return fmt.Errorf("%w: --ca: %w", errUsage, err)
-				}
-				pool := x509.NewCertPool()
-				if !pool.AppendCertsFromPEM(pemBytes) {
-					return fmt.Errorf("%w: --ca %s holds no PEM certificate", errUsage, caFile)
-				}
-				tlsCfg.RootCAs = pool
+			client, err := httpsClient(caFile)
+			if err != nil {
+				return err
 			}
 			paths := map[string]string{}
 			for _, ext := range []string{"key", "csr", "crt"} {
@@ -95,7 +187,6 @@ The token may also come from the CAMSTORM_ENROLL_TOKEN environment variable.`,
 				return err
 			}
 
-			client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}, Timeout: 30 * time.Second}
 			d, err := device.Enroll(cmd.Context(), client, enrollURL, token, thing, rand.Reader)
 			if err != nil {
 				return err

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"net"
 	"net/http"
 	"os"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/camstorm/camstorm/stack"
 	"github.com/camstorm/camstorm/stack/iam"
 	"github.com/camstorm/camstorm/stack/pki"
 )
@@ -102,4 +105,39 @@ func TestDeviceEnrollErrors(t *testing.T) {
 	entries, err := os.ReadDir(out)
 	require.NoError(t, err)
 	require.Empty(t, entries, "a refused enrollment writes no files")
+}
+
+// TestDeviceEnrollThenRevoke: against the embedded stack, a camera enrols
+// with the CLI, then the operator revokes its certificate with the CLI
+// (SigV4 with the admin keys from the standard chain); without
+// credentials the revoke fails.
+func TestDeviceEnrollThenRevoke(t *testing.T) {
+	st, err := stack.StartEmbedded(context.Background(), stack.Options{})
+	require.NoError(t, err)
+	defer st.Close(context.Background())
+	out := t.TempDir()
+	_, stderr, code := runCamstorm(t, "device", "enroll", "--thing", "cam-r", "--url", st.EnrollURL,
+		"--token", st.EnrollmentToken, "--ca", st.CACertFile, "--out", out)
+	require.Equal(t, exitOK, code, "stderr: %s", stderr)
+	crt := filepath.Join(out, "cam-r.crt")
+
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	t.Setenv("AWS_PROFILE", "no-such-profile-camstorm")
+	_, stderr, code = runCamstorm(t, "device", "revoke", "--cert", crt, "--url", st.STSURL, "--ca", st.CACertFile)
+	require.NotEqual(t, exitOK, code, "no credentials: %s", stderr)
+
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_ACCESS_KEY_ID", st.AdminAccessKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", st.AdminSecretAccessKey)
+	t.Setenv("AWS_REGION", st.Region)
+	stdout, stderr, code := runCamstorm(t, "device", "revoke", "--cert", crt, "--url", st.STSURL, "--ca", st.CACertFile)
+	require.Equal(t, exitOK, code, "stderr: %s", stderr)
+	require.Contains(t, stdout, "revoked")
+	pemBytes, err := os.ReadFile(crt)
+	require.NoError(t, err)
+	block, _ := pem.Decode(pemBytes)
+	got, ok := st.IAM().Certificate(iam.CertificateID(block.Bytes))
+	require.True(t, ok)
+	require.Equal(t, iam.CertificateRevoked, got.Status)
 }
