@@ -122,6 +122,7 @@ type Stack struct {
 	audit   *audit.Log
 	gateway *gateway
 	access  *access
+	cs      *containerStack // containers mode
 	ca      *pki.CA
 	servers []*http.Server
 	tempDir string
@@ -376,9 +377,26 @@ func (s *Stack) Ingest() *ingest.Server { return s.ingest }
 // ERROR 4503 (KMS_KEY_UNAVAILABLE). Clients outside the stack still reach
 // the KMS. It does nothing when the ingest does not use the stack's KMS
 // (PlaintextAtRest, or an Ingest.KMS of the caller's).
+//
+// In containers mode the KMS container is disconnected from (and
+// reconnected to) the stack's network instead, so the ingest cannot reach
+// it; clients on the host lose it too.
 func (s *Stack) SetKMSReachable(reachable bool) {
 	if s.kmsLink != nil {
 		s.kmsLink.setCut(!reachable)
+	}
+	if s.cs != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var err error
+		if reachable {
+			err = s.cs.kms.Connect(ctx, s.cs.network)
+		} else {
+			err = s.cs.kms.Disconnect(ctx, s.cs.network)
+		}
+		if err != nil {
+			s.logf("stack: %v", err)
+		}
 	}
 }
 
@@ -416,8 +434,14 @@ func (s *Stack) AssumeRole(roleARN, session string) aws.CredentialsProvider {
 	}))
 }
 
-// FlushAudit writes the audit records buffered so far to the log file.
-func (s *Stack) FlushAudit() error { return s.audit.Flush() }
+// FlushAudit writes the audit records buffered so far to the log file;
+// in containers mode each container keeps its own log in its volume.
+func (s *Stack) FlushAudit() error {
+	if s.audit == nil {
+		return nil
+	}
+	return s.audit.Flush()
+}
 
 // IAM is the running identity service.
 func (s *Stack) IAM() *iam.Service { return s.iam }
@@ -447,6 +471,11 @@ func (s *Stack) Close(ctx context.Context) error {
 		}
 		if s.audit != nil {
 			err = errors.Join(err, s.audit.Close())
+		}
+		if s.cs != nil && s.cs.session != nil {
+			cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			err = errors.Join(err, s.cs.session.Close(cctx))
+			cancel()
 		}
 		if s.tempDir != "" {
 			err = errors.Join(err, os.RemoveAll(s.tempDir))

@@ -28,6 +28,7 @@ func newStackUpCommand() *cobra.Command {
 		kmsListen, identityListen, iotListen       string
 		role, pkiDir, identityDir, kmsURL          string
 		publicDataURL, publicIoTURL                string
+		hosts                                      []string
 		idle, maxConn                              time.Duration
 		verbose                                    bool
 		cpuProfile                                 string
@@ -85,7 +86,7 @@ survive restarts (and kill -9); the CA is generated on first start and reused.`,
 			st, err := stack.Start(cmd.Context(), stack.Options{
 				DataDir: dataDir, ControlAddr: listen, DataAddr: dataListen, KMSAddr: kmsListen, MetricsAddr: metricsListen,
 				IdentityAddr: identityListen, IoTAddr: iotListen,
-				Role: role, PKIDir: pkiDir, IdentityDir: identityDir, KMSURL: kmsURL, PublicDataURL: publicDataURL, PublicIoTURL: publicIoTURL,
+				Hosts: hosts, Role: role, PKIDir: pkiDir, IdentityDir: identityDir, KMSURL: kmsURL, PublicDataURL: publicDataURL, PublicIoTURL: publicIoTURL,
 				Ingest: ingest.Config{
 					IdleTimeout:           idle,
 					MaxConnectionDuration: maxConn,
@@ -122,6 +123,7 @@ survive restarts (and kill -9); the CA is generated on first start and reused.`,
 	f.StringVar(&dataListen, "data-listen", "127.0.0.1:0", "data-plane listen address (TLS): PutMedia, GetMedia, ListFragments")
 	f.StringVar(&kmsListen, "kms-listen", "127.0.0.1:0", "reference KMS listen address (TLS, AWS KMS JSON 1.1)")
 	f.StringVar(&identityListen, "identity-listen", "127.0.0.1:0", "STS and device-enrollment listen address (TLS)")
+	f.StringSliceVar(&hosts, "host", nil, "extra host names or addresses the server certificate covers (repeatable), e.g. a container's network alias")
 	f.StringVar(&role, "role", stack.RoleAll, "what this process serves: all, or one of identity, kms, ingest (a stack split across processes or containers)")
 	f.StringVar(&pkiDir, "pki-dir", "", "the CA's directory when shared between processes (default DATA/pki)")
 	f.StringVar(&identityDir, "identity-dir", "", "the identity state's directory when shared: the identity role writes it, the others read it (default DATA/iam)")

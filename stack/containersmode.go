@@ -1,0 +1,248 @@
+package stack
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/camstorm/camstorm/stack/containers"
+	"github.com/camstorm/camstorm/stack/pki"
+)
+
+// Containers mode: the identity service, the KMS and the ingest each in a
+// container of camstorm's own image (FROM scratch, see stack/containers),
+// on a user-defined network where the ingest reaches the KMS as "kms".
+// They share the CA's and the identity state's volumes; each keeps its
+// data in a volume of its own, so a container can be killed and started
+// again with its data. Every port is published on 127.0.0.1 only.
+
+// Container ports of the roles; the host ports are picked free up front.
+const (
+	portMetrics  = 8080
+	portIdentity = 8443
+	portIoT      = 8444
+	portKMS      = 7443
+	portControl  = 9443
+	portData     = 9444
+)
+
+// ContainersOptions tune StartContainers.
+type ContainersOptions struct {
+	// Image options choose the camstorm binary in the image (by default
+	// the one built from this module's source).
+	Image containers.ImageOptions
+	// Logf receives progress lines (build, start, stop); nil discards.
+	Logf func(format string, args ...any)
+}
+
+// containerStack is what a Stack in containers mode holds.
+type containerStack struct {
+	session  *containers.Session
+	network  *containers.Network
+	identity *containers.Container
+	kms      *containers.Container
+	ingest   *containers.Container
+}
+
+// StartContainers starts the stack as containers and returns once all
+// three answer their health checks. Close removes every container,
+// volume and network it made. It fails with one sentence when no Docker
+// engine is reachable (containers.Available).
+func StartContainers(ctx context.Context, o Options, co ContainersOptions) (*Stack, error) {
+	logf := co.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if err := containers.Available(ctx); err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	image, err := containers.Image(ctx, co.Image)
+	if err != nil {
+		return nil, err
+	}
+	logf("stack: image %s ready in %s", image, time.Since(t0).Round(time.Millisecond))
+	sess, err := containers.NewSession(ctx, containers.SessionOptions{Logf: logf})
+	if err != nil {
+		return nil, err
+	}
+	s := &Stack{errs: make(chan error, 1), logf: logf, cs: &containerStack{session: sess}}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = s.Close(context.Background())
+		}
+	}()
+	if s.tempDir, err = os.MkdirTemp("", "camstorm-containers-*"); err != nil {
+		return nil, fmt.Errorf("stack: %w", err)
+	}
+	if s.cs.network, err = sess.NewNetwork(ctx); err != nil {
+		return nil, err
+	}
+	hosts := []string{"--host", "identity", "--host", "kms", "--host", "ingest"}
+	for _, h := range o.Hosts {
+		hosts = append(hosts, "--host", h)
+	}
+	shared := map[string]string{"pki": "/pki", "iam": "/iam"}
+	start := func(role string, vol string, ports []containers.PortSpec, args ...string) (*containers.Container, error) {
+		volumes := map[string]string{vol: "/data"}
+		for k, v := range shared {
+			volumes[k] = v
+		}
+		cmd := append([]string{"stack", "up", "--role", role, "--data", "/data", "--pki-dir", "/pki", "--identity-dir", "/iam",
+			"--metrics-listen", "0.0.0.0:" + strconv.Itoa(portMetrics)}, hosts...)
+		cmd = append(cmd, args...)
+		c, err := sess.Start(ctx, containers.Spec{Name: role, Image: image, Cmd: cmd, Volumes: volumes,
+			Network: s.cs.network, Aliases: []string{role}, Ports: append(ports, containers.PortSpec{ContainerPort: portMetrics})})
+		if err != nil {
+			return nil, fmt.Errorf("stack: starting the %s container: %w", role, err)
+		}
+		if err := waitHealthy(ctx, c.URL(portMetrics)+"/healthz", 60*time.Second); err != nil {
+			logs, _ := c.Logs(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("stack: the %s container: %w; its output:\n%s", role, err, lastLines(logs, 20))
+		}
+		logf("stack: %s container healthy after %s", role, time.Since(t0).Round(time.Millisecond))
+		return c, nil
+	}
+	// Host ports are picked before the containers start, so the public
+	// URLs the identity service and the ingest give out are known.
+	iot, data, err := freePorts()
+	if err != nil {
+		return nil, err
+	}
+	listen := func(p int) string { return "0.0.0.0:" + strconv.Itoa(p) }
+	if s.cs.identity, err = start(RoleIdentity, "identity-data",
+		[]containers.PortSpec{{ContainerPort: portIdentity, TLS: true}, {ContainerPort: portIoT, HostPort: iot, TLS: true}},
+		"--identity-listen", listen(portIdentity), "--iot-listen", listen(portIoT),
+		"--public-iot-url", "https://127.0.0.1:"+strconv.Itoa(iot)); err != nil {
+		return nil, err
+	}
+	if s.cs.kms, err = start(RoleKMS, "kms-data", []containers.PortSpec{{ContainerPort: portKMS, TLS: true}},
+		"--kms-listen", listen(portKMS)); err != nil {
+		return nil, err
+	}
+	if s.cs.ingest, err = start(RoleIngest, "ingest-data",
+		[]containers.PortSpec{{ContainerPort: portControl, TLS: true}, {ContainerPort: portData, HostPort: data, TLS: true}},
+		"--listen", listen(portControl), "--data-listen", listen(portData),
+		"--kms-url", "https://kms:"+strconv.Itoa(portKMS), "--public-data-url", "https://127.0.0.1:"+strconv.Itoa(data)); err != nil {
+		return nil, err
+	}
+
+	ep, err := endpointsOf(ctx, s.cs.identity)
+	if err != nil {
+		return nil, err
+	}
+	caPEM, err := s.cs.identity.ReadFile(ctx, "/pki/"+pki.CACertFile)
+	if err != nil {
+		return nil, fmt.Errorf("stack: reading the CA from the identity container: %w", err)
+	}
+	block, _ := pem.Decode(caPEM)
+	if block == nil {
+		return nil, errors.New("stack: the identity container's CA file holds no PEM certificate")
+	}
+	caCert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("stack: the identity container's CA: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(s.tempDir, pki.CACertFile), caPEM, 0o644); err != nil {
+		return nil, fmt.Errorf("stack: %w", err)
+	}
+	s.ca = &pki.CA{Dir: s.tempDir, Cert: caCert}
+	s.Endpoints = Endpoints{
+		ControlPlaneURL: s.cs.ingest.URL(portControl), DataPlaneURL: s.cs.ingest.URL(portData),
+		KMSURL: s.cs.kms.URL(portKMS), MetricsURL: s.cs.ingest.URL(portMetrics) + "/metrics",
+		CACertFile: s.ca.CACertPath(), Region: ep.Region, DataDir: "",
+		STSURL: s.cs.identity.URL(portIdentity), EnrollURL: s.cs.identity.URL(portIdentity) + "/enroll",
+		EnrollmentToken: ep.EnrollmentToken, IoTCredentialsURL: s.cs.identity.URL(portIoT),
+		CameraRoleAlias: ep.CameraRoleAlias, ConsumerRoleARN: ep.ConsumerRoleARN, AdminRoleARN: ep.AdminRoleARN,
+		AdminAccessKeyID: ep.AdminAccessKeyID, AdminSecretAccessKey: ep.AdminSecretAccessKey,
+	}
+	logf("stack: containers stack up in %s", time.Since(t0).Round(time.Millisecond))
+	ok = true
+	return s, nil
+}
+
+// endpointsOf reads the JSON line `stack up` printed in a container.
+func endpointsOf(ctx context.Context, c *containers.Container) (Endpoints, error) {
+	logs, err := c.Logs(ctx)
+	if err != nil {
+		return Endpoints{}, fmt.Errorf("stack: reading the %s container's output: %w", c.Name, err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(logs))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if i := bytes.IndexByte(line, '{'); i >= 0 {
+			var ep Endpoints
+			if json.Unmarshal(line[i:], &ep) == nil && ep.AdminAccessKeyID != "" {
+				return ep, nil
+			}
+		}
+	}
+	return Endpoints{}, fmt.Errorf("stack: the %s container printed no endpoints", c.Name)
+}
+
+// waitHealthy polls url (plain HTTP, so no shell is needed in the
+// container) until it answers 200.
+func waitHealthy(ctx context.Context, url string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	hc := &http.Client{Timeout: 2 * time.Second}
+	var last error
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := hc.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("%s answered %s", url, resp.Status)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not healthy after %s: %w", timeout, last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// lastLines is the end of a container's output.
+func lastLines(b []byte, n int) string {
+	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}
+
+// freePorts picks two free loopback ports (both held open while picked,
+// so they differ).
+func freePorts() (int, int, error) {
+	a, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, 0, fmt.Errorf("stack: picking a free port: %w", err)
+	}
+	defer a.Close()
+	b, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, 0, fmt.Errorf("stack: picking a free port: %w", err)
+	}
+	defer b.Close()
+	return a.Addr().(*net.TCPAddr).Port, b.Addr().(*net.TCPAddr).Port, nil
+}
