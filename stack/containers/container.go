@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path"
@@ -217,10 +218,7 @@ func (s *Session) Start(ctx context.Context, sp Spec) (*Container, error) {
 		if timeout <= 0 {
 			timeout = 30 * time.Second
 		}
-		req.WaitingFor = wait.ForHTTP(sp.HealthPath).
-			WithPort(strconv.Itoa(sp.HealthPort) + "/tcp").
-			WithForcedIPv4LocalHost().
-			WithStartupTimeout(timeout)
+		req.WaitingFor = &healthWait{url: "http://" + net.JoinHostPort(loopback, strconv.Itoa(ports[sp.HealthPort].HostPort)) + sp.HealthPath, timeout: timeout}
 	}
 	tc, err := testcontainers.GenericContainer(ctx, req)
 	var dc *testcontainers.DockerContainer
@@ -238,6 +236,56 @@ func (s *Session) Start(ctx context.Context, sp Spec) (*Container, error) {
 }
 
 const loopback = "127.0.0.1"
+
+// healthWait polls a plain-HTTP health URL on the loopback port until it
+// answers 200, failing early when the container stops. testcontainers'
+// wait.ForHTTP would dial the host it infers for the engine, which inside
+// a container is the bridge gateway, where nothing is published: ports
+// here are bound to 127.0.0.1 only.
+type healthWait struct {
+	url     string
+	timeout time.Duration
+}
+
+var _ wait.Strategy = (*healthWait)(nil)
+
+func (w *healthWait) WaitUntilReady(ctx context.Context, target wait.StrategyTarget) error {
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	last := errors.New("no answer yet")
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("GET %s: not healthy within %v: %w", w.url, w.timeout, last)
+		case <-tick.C:
+		}
+		st, err := target.State(ctx)
+		if err != nil {
+			return fmt.Errorf("container state: %w", err)
+		}
+		if !st.Running {
+			return fmt.Errorf("container exited with code %d before GET %s answered", st.ExitCode, w.url)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			last = err
+			continue
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		_ = resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return nil
+		}
+		last = fmt.Errorf("status %s", resp.Status)
+	}
+}
 
 // freeLoopbackPort asks the kernel for a free port on 127.0.0.1.
 func freeLoopbackPort() (int, error) {

@@ -109,10 +109,14 @@ func dockerAddress() string {
 // CAMSTORM_REQUIRE_TOOLS=1. Any other problem (Ryuk not disabled) fails it.
 func SkipIfNoDocker(tb testing.TB) {
 	tb.Helper()
-	err := Available(context.Background())
+	skipOrFail(tb, Available(context.Background()), os.Getenv("CAMSTORM_REQUIRE_TOOLS") == "1")
+}
+
+func skipOrFail(tb testing.TB, err error, required bool) {
+	tb.Helper()
 	switch {
 	case err == nil:
-	case errors.Is(err, ErrNoDocker) && os.Getenv("CAMSTORM_REQUIRE_TOOLS") != "1":
+	case errors.Is(err, ErrNoDocker) && !required:
 		tb.Skip(err.Error())
 	case errors.Is(err, ErrNoDocker):
 		tb.Fatal(err.Error() + " — required because CAMSTORM_REQUIRE_TOOLS=1")

@@ -1,0 +1,149 @@
+package containers
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+)
+
+// exitAtOnceEnv makes the test binary exit at once: its pid then belongs
+// to a dead process, the owner of a simulated crashed run.
+const exitAtOnceEnv = "CAMSTORM_CONTAINERS_TEST_EXIT_AT_ONCE"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(exitAtOnceEnv) == "1" {
+		os.Exit(0)
+	}
+	// Before anything else: testcontainers reads its configuration once.
+	if err := DisableReaper(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	code := m.Run()
+	if testBinaryDir != "" {
+		_ = os.RemoveAll(testBinaryDir)
+	}
+	if err := nothingLeft(); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: leftovers after the tests:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// nothingLeft fails when a container, network or volume of this process
+// (or of the dead owners the tests fake) is still there, and removes them.
+// Other processes' resources (another package testing in parallel) are
+// not looked at.
+func nothingLeft() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if Available(ctx) != nil {
+		return nil
+	}
+	cli, err := newClient(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	host, _ := os.Hostname()
+	self := selfOwner()
+	ours := func(labels map[string]string) bool {
+		h, pid, ok := parseOwner(labels[LabelOwner])
+		return labels[LabelOwner] == self || (ok && h == host && !processAlive(pid)) || strings.HasPrefix(labels[LabelOwner], "elsewhere.test:")
+	}
+	f := make(client.Filters).Add("label", LabelStack+"=1")
+	var left []string
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return err
+	}
+	for _, c := range cs.Items {
+		if ours(c.Labels) {
+			left = append(left, "container "+containerName(c.Names, c.ID))
+		}
+	}
+	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return err
+	}
+	for _, n := range ns.Items {
+		if ours(n.Labels) {
+			left = append(left, "network "+n.Name)
+		}
+	}
+	vs, err := cli.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+	if err != nil {
+		return err
+	}
+	for _, v := range vs.Items {
+		if ours(v.Labels) {
+			left = append(left, "volume "+v.Name)
+		}
+	}
+	if len(left) == 0 {
+		return nil
+	}
+	_, _ = removeMatching(ctx, cli, LabelStack+"=1", ours)
+	return fmt.Errorf("%s (removed now)", strings.Join(left, ", "))
+}
+
+var (
+	testImageOnce sync.Once
+	testBinaryDir string
+	testBinary    string
+	testImageRef  string
+	testImageErr  error
+	testBuildTime time.Duration
+)
+
+// testImage builds camstorm from this checkout once per test binary and
+// returns its image and the static binary in it.
+func testImage(t testing.TB) (ref, bin string) {
+	t.Helper()
+	SkipIfNoDocker(t)
+	testImageOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		defer cancel()
+		if testBinaryDir, testImageErr = os.MkdirTemp("", "camstorm-containers-test-"); testImageErr != nil {
+			return
+		}
+		testBinary = testBinaryDir + "/camstorm"
+		start := time.Now()
+		if testImageErr = buildBinary(ctx, "", testBinary, nil); testImageErr != nil {
+			return
+		}
+		testBuildTime = time.Since(start)
+		testImageRef, testImageErr = Image(ctx, ImageOptions{Binary: testBinary})
+	})
+	if testImageErr != nil {
+		t.Fatal(testImageErr)
+	}
+	return testImageRef, testBinary
+}
+
+// newTestSession is a session closed (and checked empty) when the test
+// ends.
+func newTestSession(t *testing.T, opts SessionOptions) *Session {
+	t.Helper()
+	if opts.Logf == nil {
+		opts.Logf = t.Logf
+	}
+	s, err := NewSession(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	return s
+}
