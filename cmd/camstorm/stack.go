@@ -29,6 +29,7 @@ func newStackUpCommand() *cobra.Command {
 		role, pkiDir, identityDir, kmsURL          string
 		publicDataURL, publicIoTURL                string
 		hosts                                      []string
+		inContainers                               bool
 		idle, maxConn                              time.Duration
 		verbose                                    bool
 		cpuProfile                                 string
@@ -83,7 +84,7 @@ survive restarts (and kill -9); the CA is generated on first start and reused.`,
 				}
 				defer pprof.StopCPUProfile()
 			}
-			st, err := stack.Start(cmd.Context(), stack.Options{
+			opts := stack.Options{
 				DataDir: dataDir, ControlAddr: listen, DataAddr: dataListen, KMSAddr: kmsListen, MetricsAddr: metricsListen,
 				IdentityAddr: identityListen, IoTAddr: iotListen,
 				Hosts: hosts, Role: role, PKIDir: pkiDir, IdentityDir: identityDir, KMSURL: kmsURL, PublicDataURL: publicDataURL, PublicIoTURL: publicIoTURL,
@@ -92,7 +93,17 @@ survive restarts (and kill -9); the CA is generated on first start and reused.`,
 					MaxConnectionDuration: maxConn,
 					Logf:                  func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) },
 				},
-			})
+			}
+			var st *stack.Stack
+			var err error
+			if inContainers {
+				if dataDir != "" || role != stack.RoleAll {
+					return fmt.Errorf("%w: --containers keeps its data in Docker volumes and runs every role; drop --data and --role", errUsage)
+				}
+				st, err = startContainers(cmd.Context(), log)
+			} else {
+				st, err = stack.Start(cmd.Context(), opts)
+			}
 			if err != nil {
 				return err
 			}
@@ -124,6 +135,7 @@ survive restarts (and kill -9); the CA is generated on first start and reused.`,
 	f.StringVar(&kmsListen, "kms-listen", "127.0.0.1:0", "reference KMS listen address (TLS, AWS KMS JSON 1.1)")
 	f.StringVar(&identityListen, "identity-listen", "127.0.0.1:0", "STS and device-enrollment listen address (TLS)")
 	f.StringSliceVar(&hosts, "host", nil, "extra host names or addresses the server certificate covers (repeatable), e.g. a container's network alias")
+	f.BoolVar(&inContainers, "containers", false, "run the identity service, the KMS and the ingest as Docker containers of camstorm's own FROM-scratch image (needs a Docker engine; everything is removed on exit)")
 	f.StringVar(&role, "role", stack.RoleAll, "what this process serves: all, or one of identity, kms, ingest (a stack split across processes or containers)")
 	f.StringVar(&pkiDir, "pki-dir", "", "the CA's directory when shared between processes (default DATA/pki)")
 	f.StringVar(&identityDir, "identity-dir", "", "the identity state's directory when shared: the identity role writes it, the others read it (default DATA/iam)")
