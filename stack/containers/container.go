@@ -159,7 +159,7 @@ func (s *Session) Start(ctx context.Context, sp Spec) (*Container, error) {
 
 	var mounts []mount.Mount
 	for v, at := range sp.Volumes {
-		full, err := s.Volume(ctx, v)
+		full, err := s.volume(ctx, v)
 		if err != nil {
 			return nil, err
 		}

@@ -262,7 +262,10 @@ func TestSessionClose(t *testing.T) {
 	require.ErrorContains(t, err, "health port 1")
 
 	require.Len(t, listSession(t, s.ID()), 4, "two containers, one network, one volume")
-	require.NoError(t, s.Close(ctx))
+	// As on Ctrl-C: the context is already cancelled, Close still cleans up.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	require.NoError(t, s.Close(cancelled))
 	require.Empty(t, listSession(t, s.ID()))
 	require.NoError(t, s.Close(ctx), "second Close")
 	_, err = s.Start(ctx, Spec{Name: "late", Image: ref})

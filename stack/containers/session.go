@@ -217,6 +217,12 @@ func (s *Session) Volume(ctx context.Context, name string) (string, error) {
 		return "", err
 	}
 	defer leave()
+	return s.volume(ctx, name)
+}
+
+// volume is Volume for callers that already entered (a nested enter
+// could deadlock behind a waiting Close).
+func (s *Session) volume(ctx context.Context, name string) (string, error) {
 	s.mu.Lock()
 	full, ok := s.volumes[name]
 	s.mu.Unlock()
