@@ -34,6 +34,7 @@ func newFleetCommand() *cobra.Command {
 		plaintext, mlkem           bool
 		resolution                 string
 		targetURL, caFile, dataDir string
+		stackMode                  string
 	)
 	cmd := &cobra.Command{
 		Use:   "fleet",
@@ -109,6 +110,12 @@ partial summary is still printed).`,
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("%w: %w", errUsage, err)
 			}
+			switch {
+			case stackMode != "embedded" && stackMode != "containers":
+				return fmt.Errorf("%w: --stack %q: want embedded or containers", errUsage, stackMode)
+			case stackMode == "containers" && (targetURL != "" || dataDir != ""):
+				return fmt.Errorf("%w: --stack containers starts its own stack: drop --target and --data", errUsage)
+			}
 			if caFile != "" && targetURL == "" {
 				return fmt.Errorf("%w: --ca only applies with --target", errUsage)
 			}
@@ -126,7 +133,7 @@ partial summary is still printed).`,
 				jsonOut = f
 			}
 			ctx := cmd.Context()
-			target, devices, where, closeTarget, err := fleetTarget(ctx, targetURL, caFile, dataDir)
+			target, devices, where, closeTarget, err := fleetTarget(ctx, targetURL, caFile, dataDir, stackMode == "containers")
 			if err != nil {
 				return err
 			}
@@ -187,6 +194,7 @@ partial summary is still printed).`,
 	f.StringVar(&jsonFile, "json", "", `write the whole report as JSON to this file ("-": stdout instead of the table)`)
 	f.StringVar(&targetURL, "target", "", "control-plane URL of a running KVS-compatible service instead of the embedded stack")
 	f.StringVar(&caFile, "ca", "", "PEM CA certificate to trust for --target (default: the system roots)")
+	f.StringVar(&stackMode, "stack", "embedded", "the stack to start when there is no --target: embedded (in this process) or containers (Docker containers of camstorm's own image)")
 	f.StringVar(&dataDir, "data", "", "data directory for the embedded stack (default a temporary directory removed on exit)")
 	return cmd
 }
@@ -209,7 +217,7 @@ func printProfiles(w io.Writer) {
 // deployment runs. Against --target the standard AWS credential chain
 // (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, SSO, ...)
 // signs for cameras and consumers alike.
-func fleetTarget(ctx context.Context, targetURL, caFile, dataDir string) (simulator.Target, *fleet.Devices, string, func(), error) {
+func fleetTarget(ctx context.Context, targetURL, caFile, dataDir string, inContainers bool) (simulator.Target, *fleet.Devices, string, func(), error) {
 	if targetURL != "" {
 		tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 		if caFile != "" {
@@ -236,7 +244,15 @@ func fleetTarget(ctx context.Context, targetURL, caFile, dataDir string) (simula
 		return simulator.Target{ControlPlaneURL: strings.TrimRight(targetURL, "/"), HTTP: hc, Credentials: awsCfg.Credentials, Region: region},
 			nil, targetURL, hc.CloseIdleConnections, nil
 	}
-	st, err := stack.StartEmbedded(ctx, stack.Options{DataDir: dataDir})
+	var st *stack.Stack
+	var err error
+	where := "the embedded stack"
+	if inContainers {
+		st, err = startContainers(ctx, stderrLogger(false))
+		where = "the containers stack"
+	} else {
+		st, err = stack.StartEmbedded(ctx, stack.Options{DataDir: dataDir})
+	}
 	if err != nil {
 		return simulator.Target{}, nil, "", nil, err
 	}
@@ -251,7 +267,7 @@ func fleetTarget(ctx context.Context, targetURL, caFile, dataDir string) (simula
 	devices := &fleet.Devices{EnrollURL: st.EnrollURL, EnrollToken: st.EnrollmentToken,
 		CredentialsURL: st.IoTCredentialsURL, RoleAlias: st.CameraRoleAlias}
 	return simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc, Credentials: consumer, Region: st.Region},
-		devices, "the embedded stack (" + st.ControlPlaneURL + ")", release, nil
+		devices, where + " (" + st.ControlPlaneURL + ")", release, nil
 }
 
 func printFleetSummary(w io.Writer, r *fleet.Report, where string) {
