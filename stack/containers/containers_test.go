@@ -1,7 +1,6 @@
 package containers
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -302,18 +302,31 @@ func listSession(t *testing.T, id string) []string {
 	return names
 }
 
-// deadPid returns the pid of a process that has exited (this test binary,
-// run so that it exits at once).
-func deadPid(t *testing.T) int {
+// ownerProcess starts a stand-in owner (this test binary waiting on its
+// stdin) and returns its owner label and a func that lets it die.
+func ownerProcess(t *testing.T) (owner string, die func()) {
 	t.Helper()
+	host, err := os.Hostname()
+	require.NoError(t, err)
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), exitAtOnceEnv+"=1")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	require.NoError(t, cmd.Run(), "%s", out.String())
-	pid := cmd.Process.Pid
-	require.False(t, processAlive(pid), "pid %d of an exited child", pid)
-	return pid
+	cmd.Env = append(os.Environ(), ownerChildEnv+"=1")
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	owner = host + ":" + strconv.Itoa(cmd.Process.Pid)
+	fakeOwnersMu.Lock()
+	fakeOwners[owner] = true
+	fakeOwnersMu.Unlock()
+	var once sync.Once
+	die = func() {
+		once.Do(func() {
+			_ = stdin.Close()
+			_ = cmd.Wait()
+		})
+	}
+	t.Cleanup(die)
+	require.True(t, processAlive(cmd.Process.Pid), "stand-in owner %d", cmd.Process.Pid)
+	return owner, die
 }
 
 // leaveBehind creates what a crashed run leaves: a network, a volume and a
@@ -337,27 +350,28 @@ func leaveBehind(t *testing.T, ref string, opts SessionOptions) *Session {
 
 func TestSweep(t *testing.T) {
 	ref, _ := testImage(t)
-	host, err := os.Hostname()
-	require.NoError(t, err)
-	old := func() time.Time { return time.Now().Add(-48 * time.Hour) }
+	// Other packages' sessions sweep too (MaxAge 24 h by default): these
+	// leftovers are older than this test's MaxAge of one hour, not theirs.
+	const maxAge = time.Hour
+	old := func() time.Time { return time.Now().Add(-2 * time.Hour) }
 
-	// Each NewSession sweeps too: a long MaxAge keeps the stale host's
-	// leftovers until the session under test, and the dead owner's come
-	// last.
-	const keepOthers = 1000 * time.Hour
-	stale := leaveBehind(t, ref, SessionOptions{Owner: "elsewhere.test:1", Now: old, MaxAge: keepOthers})
 	// Not to be touched: a live owner (this process) and a recent one on
 	// another host.
-	live := newTestSession(t, SessionOptions{MaxAge: keepOthers})
-	_, err = live.Volume(context.Background(), "keep")
+	live := newTestSession(t, SessionOptions{})
+	_, err := live.Volume(context.Background(), "keep")
 	require.NoError(t, err)
-	recent := newTestSession(t, SessionOptions{Owner: "elsewhere.test:1", MaxAge: keepOthers})
+	recent := newTestSession(t, SessionOptions{Owner: "elsewhere.test:1"})
 	_, err = recent.Volume(context.Background(), "keep")
 	require.NoError(t, err)
-	crashed := leaveBehind(t, ref, SessionOptions{Owner: host + ":" + strconv.Itoa(deadPid(t)), MaxAge: keepOthers})
+
+	stale := leaveBehind(t, ref, SessionOptions{Owner: "elsewhere.test:1", Now: old})
+	// A run that crashes: its owner lives while it creates, then dies.
+	owner, die := ownerProcess(t)
+	crashed := leaveBehind(t, ref, SessionOptions{Owner: owner})
+	die() // (any session may sweep its leftovers from now on)
 	require.Len(t, listSession(t, stale.ID()), 3)
 
-	newTestSession(t, SessionOptions{MaxAge: 24 * time.Hour})
+	newTestSession(t, SessionOptions{MaxAge: maxAge})
 	require.Empty(t, listSession(t, crashed.ID()), "leftovers of a dead owner on this host")
 	require.Empty(t, listSession(t, stale.ID()), "leftovers older than MaxAge of another host")
 	require.Len(t, listSession(t, live.ID()), 1, "a live owner's volume")

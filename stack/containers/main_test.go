@@ -3,6 +3,7 @@ package containers
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -12,12 +13,21 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// exitAtOnceEnv makes the test binary exit at once: its pid then belongs
-// to a dead process, the owner of a simulated crashed run.
-const exitAtOnceEnv = "CAMSTORM_CONTAINERS_TEST_EXIT_AT_ONCE"
+// ownerChildEnv makes the test binary wait until its stdin closes and
+// exit: a stand-in owner process that the test then lets die, as a
+// crashed run.
+const ownerChildEnv = "CAMSTORM_CONTAINERS_TEST_OWNER_CHILD"
+
+// fakeOwners are the owner labels of the stand-in processes, whose
+// leftovers TestMain also looks for.
+var (
+	fakeOwnersMu sync.Mutex
+	fakeOwners   = map[string]bool{}
+)
 
 func TestMain(m *testing.M) {
-	if os.Getenv(exitAtOnceEnv) == "1" {
+	if os.Getenv(ownerChildEnv) == "1" {
+		_, _ = io.Copy(io.Discard, os.Stdin)
 		os.Exit(0)
 	}
 	// Before anything else: testcontainers reads its configuration once.
@@ -39,9 +49,9 @@ func TestMain(m *testing.M) {
 }
 
 // nothingLeft fails when a container, network or volume of this process
-// (or of the dead owners the tests fake) is still there, and removes them.
-// Other processes' resources (another package testing in parallel) are
-// not looked at.
+// (or of the owners the tests fake) is still there, and removes them.
+// Other processes' resources (another package testing in parallel, even
+// a crashed one) are not looked at.
 func nothingLeft() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -53,11 +63,12 @@ func nothingLeft() error {
 		return err
 	}
 	defer cli.Close()
-	host, _ := os.Hostname()
 	self := selfOwner()
 	ours := func(labels map[string]string) bool {
-		h, pid, ok := parseOwner(labels[LabelOwner])
-		return labels[LabelOwner] == self || (ok && h == host && !processAlive(pid)) || strings.HasPrefix(labels[LabelOwner], "elsewhere.test:")
+		fakeOwnersMu.Lock()
+		defer fakeOwnersMu.Unlock()
+		o := labels[LabelOwner]
+		return o == self || fakeOwners[o] || strings.HasPrefix(o, "elsewhere.test:")
 	}
 	f := make(client.Filters).Add("label", LabelStack+"=1")
 	var left []string
