@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -27,6 +28,8 @@ import (
 	"github.com/camstorm/camstorm/internal/mkv"
 	"github.com/camstorm/camstorm/stack"
 	"github.com/camstorm/camstorm/stack/audit"
+	"github.com/camstorm/camstorm/stack/containers"
+	"github.com/camstorm/camstorm/stack/iam"
 )
 
 // Access control end to end: real enrollment, the mutual-TLS credential
@@ -85,18 +88,50 @@ func putOne(ctx context.Context, hc *http.Client, st *stack.Stack, stream string
 	}
 }
 
-// auditRecords flushes the stack's audit log and returns the records
-// filter matches.
-func auditRecords(t *testing.T, st *stack.Stack, f audit.Filter) []audit.Record {
+// auditRecords returns the records of the stack's audit logs (every
+// process's) that filter matches, waiting up to 5 s for at least min of
+// them: in containers mode records reach the files within a flush
+// interval.
+func auditRecords(t *testing.T, st *stack.Stack, f audit.Filter, min ...int) []audit.Record {
 	t.Helper()
-	require.NoError(t, st.FlushAudit())
-	file, err := os.Open(st.AuditLog)
-	require.NoError(t, err)
-	defer file.Close()
+	want := 1
+	if len(min) > 0 {
+		want = min[0]
+	}
 	var out []audit.Record
-	require.NoError(t, audit.Query(file, f, func(r audit.Record) error { out = append(out, r); return nil }))
-	return out
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		logs, err := st.AuditLogs(context.Background())
+		require.NoError(t, err)
+		out = out[:0]
+		for _, b := range logs {
+			require.NoError(t, audit.Query(bytes.NewReader(b), f, func(r audit.Record) error { out = append(out, r); return nil }))
+		}
+		if len(out) >= want || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
+
+// forEachStack runs body against the embedded stack and against the stack
+// as containers (skipped, with the reason, without a Docker engine): the
+// same test body for both modes.
+func forEachStack(t *testing.T, body func(t *testing.T, st *stack.Stack)) {
+	t.Run("embedded", func(t *testing.T) {
+		body(t, startStack(t, t.TempDir()))
+	})
+	t.Run("containers", func(t *testing.T) {
+		containers.SkipIfNoDocker(t)
+		st, err := stack.StartContainers(context.Background(), stack.Options{}, stack.ContainersOptions{})
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, st.Close(context.Background())) })
+		body(t, st)
+	})
+}
+
+// accountOf is the stack's account, from a role ARN it announces.
+func accountOf(st *stack.Stack) string { return strings.Split(st.ConsumerRoleARN, ":")[4] }
 
 // TestCamerasMayUseOnlyTheirOwnStream: broken object level authorisation.
 // A camera's credentials (role camstorm-camera, scoped to
@@ -105,87 +140,88 @@ func auditRecords(t *testing.T, st *stack.Stack, f audit.Filter) []audit.Record 
 // AccessDeniedException, whether that stream exists or not, stores
 // nothing, and is in the audit log with the camera's identity.
 func TestCamerasMayUseOnlyTheirOwnStream(t *testing.T) {
-	st := startStack(t, t.TempDir())
-	ctx := context.Background()
-	camA, idA := camera(t, st, "cam-a")
-	camB, _ := camera(t, st, "cam-b")
+	forEachStack(t, func(t *testing.T, st *stack.Stack) {
+		ctx := context.Background()
+		camA, idA := camera(t, st, "cam-a")
+		camB, _ := camera(t, st, "cam-b")
 
-	for _, c := range []struct {
-		hc     *http.Client
-		stream string
-	}{{camA, "cam-a"}, {camB, "cam-b"}} {
-		require.NoError(t, kvsclient.Call(ctx, c.hc, st.ControlPlaneURL, kvsapi.PathCreateStream,
-			kvsapi.CreateStreamInput{StreamName: c.stream, DataRetentionInHours: 1}, nil))
-		require.NoError(t, kvsclient.Call(ctx, c.hc, st.ControlPlaneURL, kvsapi.PathDescribeStream, kvsapi.StreamRef{StreamName: c.stream}, nil))
-		acks, err := putOne(ctx, c.hc, st, c.stream)
-		require.NoError(t, err)
-		require.Equal(t, kvsapi.EventPersisted, acks[len(acks)-1].EventType, "%v", acks)
-	}
+		for _, c := range []struct {
+			hc     *http.Client
+			stream string
+		}{{camA, "cam-a"}, {camB, "cam-b"}} {
+			require.NoError(t, kvsclient.Call(ctx, c.hc, st.ControlPlaneURL, kvsapi.PathCreateStream,
+				kvsapi.CreateStreamInput{StreamName: c.stream, DataRetentionInHours: 1}, nil))
+			require.NoError(t, kvsclient.Call(ctx, c.hc, st.ControlPlaneURL, kvsapi.PathDescribeStream, kvsapi.StreamRef{StreamName: c.stream}, nil))
+			acks, err := putOne(ctx, c.hc, st, c.stream)
+			require.NoError(t, err)
+			require.Equal(t, kvsapi.EventPersisted, acks[len(acks)-1].EventType, "%v", acks)
+		}
 
-	var info kvsapi.DescribeStreamOutput
-	require.NoError(t, kvsclient.Call(ctx, st.AdminClient(), st.ControlPlaneURL, kvsapi.PathDescribeStream, kvsapi.StreamRef{StreamName: "cam-b"}, &info))
-	before := fragmentsOf(t, st, "cam-b")
-	denied := []struct {
-		name string
-		call func() error
-	}{
-		{"DescribeStream", func() error {
-			return kvsclient.Call(ctx, camA, st.ControlPlaneURL, kvsapi.PathDescribeStream, kvsapi.StreamRef{StreamName: "cam-b"}, nil)
-		}},
-		{"DescribeStream by ARN", func() error {
-			return kvsclient.Call(ctx, camA, st.ControlPlaneURL, kvsapi.PathDescribeStream, kvsapi.StreamRef{StreamARN: info.StreamInfo.StreamARN}, nil)
-		}},
-		{"DescribeStream of a stream that does not exist", func() error {
-			return kvsclient.Call(ctx, camA, st.ControlPlaneURL, kvsapi.PathDescribeStream, kvsapi.StreamRef{StreamName: "cam-c"}, nil)
-		}},
-		{"CreateStream", func() error {
-			return kvsclient.Call(ctx, camA, st.ControlPlaneURL, kvsapi.PathCreateStream, kvsapi.CreateStreamInput{StreamName: "cam-c", DataRetentionInHours: 1}, nil)
-		}},
-		{"GetDataEndpoint", func() error {
-			return kvsclient.Call(ctx, camA, st.ControlPlaneURL, kvsapi.PathGetDataEndpoint,
-				kvsapi.GetDataEndpointInput{StreamRef: kvsapi.StreamRef{StreamName: "cam-b"}, APIName: "PUT_MEDIA"}, nil)
-		}},
-		{"TagStream", func() error {
-			return kvsclient.Call(ctx, camA, st.ControlPlaneURL, kvsapi.PathTagStream,
-				kvsapi.TagStreamInput{StreamRef: kvsapi.StreamRef{StreamName: "cam-b"}, Tags: map[string]string{"owner": "cam-a"}}, nil)
-		}},
-		{"DeleteStream", func() error {
-			return kvsclient.Call(ctx, camA, st.ControlPlaneURL, kvsapi.PathDeleteStream, kvsapi.DeleteStreamInput{StreamARN: info.StreamInfo.StreamARN}, nil)
-		}},
-		{"ListStreams", func() error {
-			return kvsclient.Call(ctx, camA, st.ControlPlaneURL, kvsapi.PathListStreams, kvsapi.ListStreamsInput{}, nil)
-		}},
-		{"PutMedia", func() error { _, err := putOne(ctx, camA, st, "cam-b"); return err }},
-		{"GetMediaForFragmentList", func() error {
-			return kvsclient.Call(ctx, camA, st.DataPlaneURL, kvsapi.PathGetMediaForFragmentList,
-				kvsapi.GetMediaForFragmentListInput{StreamRef: kvsapi.StreamRef{StreamName: "cam-b"}, Fragments: before}, nil)
-		}},
-		{"ListFragments", func() error {
-			return kvsclient.Call(ctx, camA, st.DataPlaneURL, kvsapi.PathListFragments,
-				kvsapi.ListFragmentsInput{StreamRef: kvsapi.StreamRef{StreamName: "cam-b"}}, nil)
-		}},
-	}
-	for _, d := range denied {
-		err := d.call()
-		var e *kvsapi.Exception
-		require.ErrorAs(t, err, &e, d.name)
-		require.Equal(t, http.StatusForbidden, e.Status, "%s: %v", d.name, err)
-		require.Equal(t, "AccessDeniedException", e.Type, "%s: %v", d.name, err)
-		require.Contains(t, e.Message, "assumed-role/camstorm-camera/cam-a is not authorized", d.name)
-	}
-	require.Equal(t, before, fragmentsOf(t, st, "cam-b"), "cam-a's PutMedia stored nothing in cam-b")
+		var info kvsapi.DescribeStreamOutput
+		require.NoError(t, kvsclient.Call(ctx, st.AdminClient(), st.ControlPlaneURL, kvsapi.PathDescribeStream, kvsapi.StreamRef{StreamName: "cam-b"}, &info))
+		before := fragmentsOf(t, st, "cam-b")
+		denied := []struct {
+			name string
+			call func() error
+		}{
+			{"DescribeStream", func() error {
+				return kvsclient.Call(ctx, camA, st.ControlPlaneURL, kvsapi.PathDescribeStream, kvsapi.StreamRef{StreamName: "cam-b"}, nil)
+			}},
+			{"DescribeStream by ARN", func() error {
+				return kvsclient.Call(ctx, camA, st.ControlPlaneURL, kvsapi.PathDescribeStream, kvsapi.StreamRef{StreamARN: info.StreamInfo.StreamARN}, nil)
+			}},
+			{"DescribeStream of a stream that does not exist", func() error {
+				return kvsclient.Call(ctx, camA, st.ControlPlaneURL, kvsapi.PathDescribeStream, kvsapi.StreamRef{StreamName: "cam-c"}, nil)
+			}},
+			{"CreateStream", func() error {
+				return kvsclient.Call(ctx, camA, st.ControlPlaneURL, kvsapi.PathCreateStream, kvsapi.CreateStreamInput{StreamName: "cam-c", DataRetentionInHours: 1}, nil)
+			}},
+			{"GetDataEndpoint", func() error {
+				return kvsclient.Call(ctx, camA, st.ControlPlaneURL, kvsapi.PathGetDataEndpoint,
+					kvsapi.GetDataEndpointInput{StreamRef: kvsapi.StreamRef{StreamName: "cam-b"}, APIName: "PUT_MEDIA"}, nil)
+			}},
+			{"TagStream", func() error {
+				return kvsclient.Call(ctx, camA, st.ControlPlaneURL, kvsapi.PathTagStream,
+					kvsapi.TagStreamInput{StreamRef: kvsapi.StreamRef{StreamName: "cam-b"}, Tags: map[string]string{"owner": "cam-a"}}, nil)
+			}},
+			{"DeleteStream", func() error {
+				return kvsclient.Call(ctx, camA, st.ControlPlaneURL, kvsapi.PathDeleteStream, kvsapi.DeleteStreamInput{StreamARN: info.StreamInfo.StreamARN}, nil)
+			}},
+			{"ListStreams", func() error {
+				return kvsclient.Call(ctx, camA, st.ControlPlaneURL, kvsapi.PathListStreams, kvsapi.ListStreamsInput{}, nil)
+			}},
+			{"PutMedia", func() error { _, err := putOne(ctx, camA, st, "cam-b"); return err }},
+			{"GetMediaForFragmentList", func() error {
+				return kvsclient.Call(ctx, camA, st.DataPlaneURL, kvsapi.PathGetMediaForFragmentList,
+					kvsapi.GetMediaForFragmentListInput{StreamRef: kvsapi.StreamRef{StreamName: "cam-b"}, Fragments: before}, nil)
+			}},
+			{"ListFragments", func() error {
+				return kvsclient.Call(ctx, camA, st.DataPlaneURL, kvsapi.PathListFragments,
+					kvsapi.ListFragmentsInput{StreamRef: kvsapi.StreamRef{StreamName: "cam-b"}}, nil)
+			}},
+		}
+		for _, d := range denied {
+			err := d.call()
+			var e *kvsapi.Exception
+			require.ErrorAs(t, err, &e, d.name)
+			require.Equal(t, http.StatusForbidden, e.Status, "%s: %v", d.name, err)
+			require.Equal(t, "AccessDeniedException", e.Type, "%s: %v", d.name, err)
+			require.Contains(t, e.Message, "assumed-role/camstorm-camera/cam-a is not authorized", d.name)
+		}
+		require.Equal(t, before, fragmentsOf(t, st, "cam-b"), "cam-a's PutMedia stored nothing in cam-b")
 
-	recs := auditRecords(t, st, audit.Filter{Principal: "arn:aws:sts::123456789012:assumed-role/camstorm-camera/cam-a", Denied: true})
-	require.Len(t, recs, len(denied), "every refusal is audited once: %+v", recs)
-	for i, r := range recs {
-		require.Equal(t, "AccessDeniedException", r.ErrorCode)
-		require.Equal(t, audit.SourceKinesisVideo, r.EventSource)
-		require.Equal(t, idA.ThingName, strings.TrimPrefix(r.UserIdentity.PrincipalID, "camstorm-camera:"), "record %d", i)
-		require.NotEmpty(t, r.UserIdentity.AccessKeyID)
-		require.Equal(t, "127.0.0.1", r.SourceIPAddress)
-	}
-	allowed := auditRecords(t, st, audit.Filter{Principal: "arn:aws:sts::123456789012:assumed-role/camstorm-camera/cam-a", EventNames: []string{"PutMedia"}})
-	require.Len(t, allowed, 2, "cam-a's own PutMedia and the refused one")
+		recs := auditRecords(t, st, audit.Filter{Principal: "arn:aws:sts::123456789012:assumed-role/camstorm-camera/cam-a", Denied: true}, len(denied))
+		require.Len(t, recs, len(denied), "every refusal is audited once: %+v", recs)
+		for i, r := range recs {
+			require.Equal(t, "AccessDeniedException", r.ErrorCode)
+			require.Equal(t, audit.SourceKinesisVideo, r.EventSource)
+			require.Equal(t, idA.ThingName, strings.TrimPrefix(r.UserIdentity.PrincipalID, "camstorm-camera:"), "record %d", i)
+			require.NotEmpty(t, r.UserIdentity.AccessKeyID)
+			require.NotNil(t, net.ParseIP(r.SourceIPAddress), "the caller's address as the service saw it (a container sees Docker's gateway): %q", r.SourceIPAddress)
+		}
+		allowed := auditRecords(t, st, audit.Filter{Principal: "arn:aws:sts::123456789012:assumed-role/camstorm-camera/cam-a", EventNames: []string{"PutMedia"}}, 2)
+		require.Len(t, allowed, 2, "cam-a's own PutMedia and the refused one")
+	})
 }
 
 // fragmentsOf lists a stream's fragment numbers as the admin.
@@ -322,49 +358,50 @@ func hexSHA256(b []byte) string {
 // behalf and the key policy does not delegate to IAM, so every fragment
 // comes back as error chunk 4500 and no media; the admin reads it all.
 func TestConsumerWithoutTheKeyGrantCannotRead(t *testing.T) {
-	st := startStack(t, t.TempDir())
-	ctx := context.Background()
-	kc := operatorKMS(st)
-	adminARN := st.IAM().AdminCredential().Principal.ARN
-	policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[
-		{"Sid":"Admin","Effect":"Allow","Principal":{"AWS":%q},"Action":"kms:*","Resource":"*"},
-		{"Sid":"Ingest","Effect":"Allow","Principal":{"AWS":%q},"Action":["kms:GenerateDataKey","kms:Decrypt"],"Resource":"*"}]}`,
-		adminARN, st.IAM().RoleARN(stack.IngestRoleName))
-	key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{Policy: aws.String(policy)})
-	require.NoError(t, err)
-	acks := pushMarked(t, st, "private", aws.ToString(key.KeyMetadata.Arn), time.Now().Add(-time.Minute).UnixMilli(), 3)
-	require.Equal(t, 3, persistedCount(acks), "%v", acks)
-	numbers := fragmentsOf(t, st, "private")
-
-	read := func(hc *http.Client) []byte {
-		body, err := json.Marshal(kvsapi.GetMediaForFragmentListInput{StreamRef: kvsapi.StreamRef{StreamName: "private"}, Fragments: numbers})
+	forEachStack(t, func(t *testing.T, st *stack.Stack) {
+		ctx := context.Background()
+		kc := operatorKMS(st)
+		adminARN := "arn:aws:iam::" + accountOf(st) + ":user/" + iam.AdminUserName
+		policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[
+			{"Sid":"Admin","Effect":"Allow","Principal":{"AWS":%q},"Action":"kms:*","Resource":"*"},
+			{"Sid":"Ingest","Effect":"Allow","Principal":{"AWS":%q},"Action":["kms:GenerateDataKey","kms:Decrypt"],"Resource":"*"}]}`,
+			adminARN, "arn:aws:iam::"+accountOf(st)+":role/"+stack.IngestRoleName)
+		key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{Policy: aws.String(policy)})
 		require.NoError(t, err)
-		resp, err := hc.Post(st.DataPlaneURL+kvsapi.PathGetMediaForFragmentList, kvsapi.JSONContentType, bytes.NewReader(body))
+		acks := pushMarked(t, st, "private", aws.ToString(key.KeyMetadata.Arn), time.Now().Add(-time.Minute).UnixMilli(), 3)
+		require.Equal(t, 3, persistedCount(acks), "%v", acks)
+		numbers := fragmentsOf(t, st, "private")
+
+		read := func(hc *http.Client) []byte {
+			body, err := json.Marshal(kvsapi.GetMediaForFragmentListInput{StreamRef: kvsapi.StreamRef{StreamName: "private"}, Fragments: numbers})
+			require.NoError(t, err)
+			resp, err := hc.Post(st.DataPlaneURL+kvsapi.PathGetMediaForFragmentList, kvsapi.JSONContentType, bytes.NewReader(body))
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			b, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			return b
+		}
+		consumer := signedAs(st, st.AssumeRole(st.ConsumerRoleARN, "reader"), nil)
+		denied := read(consumer)
+		require.Zero(t, bytes.Count(denied, marker), "no media for the consumer")
+		require.Equal(t, 3, bytes.Count(denied, []byte("4500")), "an error chunk KMS_KEY_ACCESS_DENIED per fragment")
+		require.Equal(t, 3, bytes.Count(read(st.AdminClient()), marker), "the admin, whom the key policy names, reads every fragment")
+
+		// The same consumer reads a stream under the managed key, which KVS
+		// may use on behalf of every principal of the account.
+		require.Equal(t, 2, persistedCount(pushMarked(t, st, "shared", "", time.Now().Add(-time.Minute).UnixMilli(), 2)))
+		numbers = fragmentsOf(t, st, "shared")
+		body, err := json.Marshal(kvsapi.GetMediaForFragmentListInput{StreamRef: kvsapi.StreamRef{StreamName: "shared"}, Fragments: numbers})
+		require.NoError(t, err)
+		resp, err := consumer.Post(st.DataPlaneURL+kvsapi.PathGetMediaForFragmentList, kvsapi.JSONContentType, bytes.NewReader(body))
 		require.NoError(t, err)
 		defer resp.Body.Close()
-		require.Equal(t, http.StatusOK, resp.StatusCode)
 		b, err := io.ReadAll(resp.Body)
 		require.NoError(t, err)
-		return b
-	}
-	consumer := signedAs(st, st.AssumeRole(st.ConsumerRoleARN, "reader"), nil)
-	denied := read(consumer)
-	require.Zero(t, bytes.Count(denied, marker), "no media for the consumer")
-	require.Equal(t, 3, bytes.Count(denied, []byte("4500")), "an error chunk KMS_KEY_ACCESS_DENIED per fragment")
-	require.Equal(t, 3, bytes.Count(read(st.AdminClient()), marker), "the admin, whom the key policy names, reads every fragment")
-
-	// The same consumer reads a stream under the managed key, which KVS
-	// may use on behalf of every principal of the account.
-	require.Equal(t, 2, persistedCount(pushMarked(t, st, "shared", "", time.Now().Add(-time.Minute).UnixMilli(), 2)))
-	numbers = fragmentsOf(t, st, "shared")
-	body, err := json.Marshal(kvsapi.GetMediaForFragmentListInput{StreamRef: kvsapi.StreamRef{StreamName: "shared"}, Fragments: numbers})
-	require.NoError(t, err)
-	resp, err := consumer.Post(st.DataPlaneURL+kvsapi.PathGetMediaForFragmentList, kvsapi.JSONContentType, bytes.NewReader(body))
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	require.Equal(t, 2, bytes.Count(b, marker))
+		require.Equal(t, 2, bytes.Count(b, marker))
+	})
 }
 
 // TestAuditLogTamperingIsFound: after real traffic, deleting one line of
@@ -406,54 +443,55 @@ func TestAuditLogTamperingIsFound(t *testing.T) {
 // the session token sent but not signed (producer-c) — while the same
 // requests with the token or the signature tampered are refused.
 func TestSigV4FormsOfRealClients(t *testing.T) {
-	st := startStack(t, t.TempDir())
-	ctx := context.Background()
-	require.NoError(t, kvsclient.Call(ctx, st.AdminClient(), st.ControlPlaneURL, kvsapi.PathCreateStream,
-		kvsapi.CreateStreamInput{StreamName: "target", DataRetentionInHours: 1}, nil))
-	creds, err := st.AssumeRole(st.AdminRoleARN, "field-client").Retrieve(ctx)
-	require.NoError(t, err)
-	send := func(r *http.Request) (int, string) {
-		resp, err := st.HTTPClient().Do(r)
+	forEachStack(t, func(t *testing.T, st *stack.Stack) {
+		ctx := context.Background()
+		require.NoError(t, kvsclient.Call(ctx, st.AdminClient(), st.ControlPlaneURL, kvsapi.PathCreateStream,
+			kvsapi.CreateStreamInput{StreamName: "target", DataRetentionInHours: 1}, nil))
+		creds, err := st.AssumeRole(st.AdminRoleARN, "field-client").Retrieve(ctx)
 		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+		send := func(r *http.Request) (int, string) {
+			resp, err := st.HTTPClient().Do(r)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
 
-	// Presigned: everything in the query, nothing in the headers.
-	r := putMediaRequest(t, st)
-	r.URL.RawQuery = "X-Amz-Expires=300"
-	u, _, err := v4.NewSigner().PresignHTTP(ctx, creds, r, kvsclient.EmptyPayloadHash, kvsclient.SigningService, st.Region, time.Now())
-	require.NoError(t, err)
-	presigned := putMediaRequest(t, st)
-	presigned.URL, err = presigned.URL.Parse(u)
-	require.NoError(t, err)
-	require.Empty(t, presigned.Header.Get("Authorization"))
-	status, body := send(presigned)
-	require.Equal(t, http.StatusOK, status, body)
-	require.Contains(t, body, `"EventType":"PERSISTED"`)
-
-	tampered := putMediaRequest(t, st)
-	tampered.URL, err = tampered.URL.Parse(strings.Replace(u, "X-Amz-Expires=300", "X-Amz-Expires=3000", 1))
-	require.NoError(t, err)
-	status, body = send(tampered)
-	require.Equal(t, http.StatusForbidden, status, body)
-
-	// Header-signed with the token left out of the signature, then added.
-	unsignedToken := func(token string) *http.Request {
+		// Presigned: everything in the query, nothing in the headers.
 		r := putMediaRequest(t, st)
-		signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableSessionToken = true })
-		require.NoError(t, signer.SignHTTP(ctx, creds, r, kvsclient.EmptyPayloadHash, kvsclient.SigningService, st.Region, time.Now()))
-		require.NotContains(t, r.Header.Get("Authorization"), "x-amz-security-token")
-		r.Header.Set("X-Amz-Security-Token", token)
-		return r
-	}
-	status, body = send(unsignedToken(creds.SessionToken))
-	require.Equal(t, http.StatusOK, status, body)
-	require.Contains(t, body, `"EventType":"PERSISTED"`)
-	status, body = send(unsignedToken(creds.SessionToken[:len(creds.SessionToken)-4] + "AAAA"))
-	require.Equal(t, http.StatusForbidden, status, body)
-	require.Len(t, fragmentsOf(t, st, "target"), 2, "the two accepted PutMedia stored one fragment each")
+		r.URL.RawQuery = "X-Amz-Expires=300"
+		u, _, err := v4.NewSigner().PresignHTTP(ctx, creds, r, kvsclient.EmptyPayloadHash, kvsclient.SigningService, st.Region, time.Now())
+		require.NoError(t, err)
+		presigned := putMediaRequest(t, st)
+		presigned.URL, err = presigned.URL.Parse(u)
+		require.NoError(t, err)
+		require.Empty(t, presigned.Header.Get("Authorization"))
+		status, body := send(presigned)
+		require.Equal(t, http.StatusOK, status, body)
+		require.Contains(t, body, `"EventType":"PERSISTED"`)
+
+		tampered := putMediaRequest(t, st)
+		tampered.URL, err = tampered.URL.Parse(strings.Replace(u, "X-Amz-Expires=300", "X-Amz-Expires=3000", 1))
+		require.NoError(t, err)
+		status, body = send(tampered)
+		require.Equal(t, http.StatusForbidden, status, body)
+
+		// Header-signed with the token left out of the signature, then added.
+		unsignedToken := func(token string) *http.Request {
+			r := putMediaRequest(t, st)
+			signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableSessionToken = true })
+			require.NoError(t, signer.SignHTTP(ctx, creds, r, kvsclient.EmptyPayloadHash, kvsclient.SigningService, st.Region, time.Now()))
+			require.NotContains(t, r.Header.Get("Authorization"), "x-amz-security-token")
+			r.Header.Set("X-Amz-Security-Token", token)
+			return r
+		}
+		status, body = send(unsignedToken(creds.SessionToken))
+		require.Equal(t, http.StatusOK, status, body)
+		require.Contains(t, body, `"EventType":"PERSISTED"`)
+		status, body = send(unsignedToken(creds.SessionToken[:len(creds.SessionToken)-4] + "AAAA"))
+		require.Equal(t, http.StatusForbidden, status, body)
+		require.Len(t, fragmentsOf(t, st, "target"), 2, "the two accepted PutMedia stored one fragment each")
+	})
 }
 
 // TestKeyUseChecksAnswerOnlyTheIngest: the KMS answers the ingest's
@@ -461,19 +499,20 @@ func TestSigV4FormsOfRealClients(t *testing.T) {
 // the ingest's role asks; anyone else, even the admin, is refused, so no
 // one can have the KMS vouch for a principal they name.
 func TestKeyUseChecksAnswerOnlyTheIngest(t *testing.T) {
-	st := startStack(t, t.TempDir())
-	body := `{"KeyId":"alias/aws/kinesisvideo","Action":"kms:Decrypt","Principal":{"Type":"IAMUser","ARN":"arn:aws:iam::123456789012:user/camstorm-admin","Account":"123456789012"}}`
-	for _, hc := range []*http.Client{
-		{Transport: &kvsclient.SigningTransport{Base: st.HTTPClient().Transport, Credentials: st.AdminCredentials(), Region: st.Region, Service: "kms"}},
-		{Transport: &kvsclient.SigningTransport{Base: st.HTTPClient().Transport, Credentials: st.AssumeRole(st.ConsumerRoleARN, "asker"), Region: st.Region, Service: "kms"}},
-	} {
-		resp, err := hc.Post(st.KMSURL+stack.PathKeyUse, "application/x-amz-json-1.1", strings.NewReader(body))
-		require.NoError(t, err)
-		msg, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		require.Equal(t, http.StatusForbidden, resp.StatusCode, "%s", msg)
-		require.Contains(t, string(msg), "only the ingest's role")
-	}
+	forEachStack(t, func(t *testing.T, st *stack.Stack) {
+		body := `{"KeyId":"alias/aws/kinesisvideo","Action":"kms:Decrypt","Principal":{"Type":"IAMUser","ARN":"arn:aws:iam::123456789012:user/camstorm-admin","Account":"123456789012"}}`
+		for _, hc := range []*http.Client{
+			{Transport: &kvsclient.SigningTransport{Base: st.HTTPClient().Transport, Credentials: st.AdminCredentials(), Region: st.Region, Service: "kms"}},
+			{Transport: &kvsclient.SigningTransport{Base: st.HTTPClient().Transport, Credentials: st.AssumeRole(st.ConsumerRoleARN, "asker"), Region: st.Region, Service: "kms"}},
+		} {
+			resp, err := hc.Post(st.KMSURL+stack.PathKeyUse, "application/x-amz-json-1.1", strings.NewReader(body))
+			require.NoError(t, err)
+			msg, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.Equal(t, http.StatusForbidden, resp.StatusCode, "%s", msg)
+			require.Contains(t, string(msg), "only the ingest's role")
+		}
+	})
 }
 
 func jsonBody(t *testing.T, v any) io.Reader {
@@ -498,41 +537,42 @@ func countMarker(b []byte) int { return bytes.Count(b, marker) }
 // listener; a camera may not revoke another's; after the revocation the
 // device gets no more credentials.
 func TestRevokeCertificateThroughTheIoTAPI(t *testing.T) {
-	st := startStack(t, t.TempDir())
-	camA, _ := camera(t, st, "cam-a")
-	_, idB := camera(t, st, "cam-b")
-	camBClient, _ := camera(t, st, "cam-b")
-	iotClient := func(creds aws.CredentialsProvider) *http.Client {
-		return &http.Client{Transport: &kvsclient.SigningTransport{Base: st.HTTPClient().Transport, Credentials: creds, Region: st.Region, Service: "iot"}}
-	}
-	revoke := func(hc *http.Client, id, status string) (int, string) {
-		req, err := http.NewRequest(http.MethodPut, st.STSURL+"/certificates/"+id+"?newStatus="+status, nil)
-		require.NoError(t, err)
-		resp, err := hc.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, resp.Header.Get("x-amzn-ErrorType") + " " + string(b)
-	}
-	camACreds := camA.Transport.(*kvsclient.SigningTransport).Credentials
-	status, msg := revoke(iotClient(camACreds), idB.CertificateID, "REVOKED")
-	require.Equal(t, http.StatusForbidden, status, msg)
-	require.Contains(t, msg, "AccessDeniedException")
-	admin := iotClient(st.AdminCredentials())
-	status, msg = revoke(admin, idB.CertificateID, "ACTIVE")
-	require.Equal(t, http.StatusBadRequest, status, msg)
-	status, msg = revoke(admin, "0000", "REVOKED")
-	require.Equal(t, http.StatusNotFound, status, msg)
-	status, msg = revoke(admin, idB.CertificateID, "REVOKED")
-	require.Equal(t, http.StatusOK, status, msg)
+	forEachStack(t, func(t *testing.T, st *stack.Stack) {
+		camA, _ := camera(t, st, "cam-a")
+		_, idB := camera(t, st, "cam-b")
+		camBClient, _ := camera(t, st, "cam-b")
+		iotClient := func(creds aws.CredentialsProvider) *http.Client {
+			return &http.Client{Transport: &kvsclient.SigningTransport{Base: st.HTTPClient().Transport, Credentials: creds, Region: st.Region, Service: "iot"}}
+		}
+		revoke := func(hc *http.Client, id, status string) (int, string) {
+			req, err := http.NewRequest(http.MethodPut, st.STSURL+"/certificates/"+id+"?newStatus="+status, nil)
+			require.NoError(t, err)
+			resp, err := hc.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, resp.Header.Get("x-amzn-ErrorType") + " " + string(b)
+		}
+		camACreds := camA.Transport.(*kvsclient.SigningTransport).Credentials
+		status, msg := revoke(iotClient(camACreds), idB.CertificateID, "REVOKED")
+		require.Equal(t, http.StatusForbidden, status, msg)
+		require.Contains(t, msg, "AccessDeniedException")
+		admin := iotClient(st.AdminCredentials())
+		status, msg = revoke(admin, idB.CertificateID, "ACTIVE")
+		require.Equal(t, http.StatusBadRequest, status, msg)
+		status, msg = revoke(admin, "0000", "REVOKED")
+		require.Equal(t, http.StatusNotFound, status, msg)
+		status, msg = revoke(admin, idB.CertificateID, "REVOKED")
+		require.Equal(t, http.StatusOK, status, msg)
 
-	// camBClient enrolled a second certificate for cam-b; revoke the first
-	// and the second still works, then the first device is refused.
-	err := kvsclient.Call(context.Background(), camBClient, st.ControlPlaneURL, kvsapi.PathListStreams, kvsapi.ListStreamsInput{}, nil)
-	require.True(t, kvsclient.IsException(err, "AccessDeniedException"), "signed with its own live certificate's credentials: %v", err)
-	tr := st.HTTPClient().Transport.(*http.Transport)
-	_, err = device.NewCredentialsCache(&device.IoTCredentials{Identity: idB, Transport: tr}).Retrieve(context.Background())
-	require.ErrorContains(t, err, "REVOKED")
-	recs := auditRecords(t, st, audit.Filter{EventNames: []string{"UpdateCertificate"}})
-	require.Len(t, recs, 4, "every UpdateCertificate call is audited")
+		// camBClient enrolled a second certificate for cam-b; revoke the first
+		// and the second still works, then the first device is refused.
+		err := kvsclient.Call(context.Background(), camBClient, st.ControlPlaneURL, kvsapi.PathListStreams, kvsapi.ListStreamsInput{}, nil)
+		require.True(t, kvsclient.IsException(err, "AccessDeniedException"), "signed with its own live certificate's credentials: %v", err)
+		tr := st.HTTPClient().Transport.(*http.Transport)
+		_, err = device.NewCredentialsCache(&device.IoTCredentials{Identity: idB, Transport: tr}).Retrieve(context.Background())
+		require.ErrorContains(t, err, "REVOKED")
+		recs := auditRecords(t, st, audit.Filter{EventNames: []string{"UpdateCertificate"}}, 4)
+		require.Len(t, recs, 4, "every UpdateCertificate call is audited")
+	})
 }

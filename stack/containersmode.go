@@ -246,3 +246,29 @@ func freePorts() (int, int, error) {
 	defer b.Close()
 	return a.Addr().(*net.TCPAddr).Port, b.Addr().(*net.TCPAddr).Port, nil
 }
+
+// AuditLogs returns the audit log of every process of the stack, by
+// service: one log in this process (embedded; flushed first), or the log
+// in each container's volume (containers mode; records reach the file
+// within the log's flush interval).
+func (s *Stack) AuditLogs(ctx context.Context) (map[string][]byte, error) {
+	if s.cs == nil {
+		if err := s.FlushAudit(); err != nil {
+			return nil, err
+		}
+		b, err := os.ReadFile(s.AuditLog)
+		if err != nil {
+			return nil, fmt.Errorf("stack: reading the audit log: %w", err)
+		}
+		return map[string][]byte{RoleAll: b}, nil
+	}
+	logs := map[string][]byte{}
+	for _, c := range []*containers.Container{s.cs.identity, s.cs.kms, s.cs.ingest} {
+		b, err := c.ReadFile(ctx, "/data/audit/audit.log")
+		if err != nil {
+			return nil, fmt.Errorf("stack: reading the %s container's audit log: %w", c.Name, err)
+		}
+		logs[c.Name] = b
+	}
+	return logs, nil
+}

@@ -30,6 +30,12 @@
 // dev.camstorm.owner=<hostname>:<pid>; a Session removes what carries its
 // session label on Close, and Sweep, which every new Session runs first,
 // removes what a crashed owner left behind.
+//
+// Published ports are bound to 127.0.0.1 only, so nothing is exposed beyond
+// this machine; the engine must therefore run on this machine (the unix
+// socket, as here), and health waits dial 127.0.0.1 themselves rather than
+// the host testcontainers infers (inside a container it picks the bridge
+// gateway, where nothing is published).
 package containers
 
 import (
