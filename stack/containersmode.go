@@ -37,6 +37,26 @@ const (
 	portData     = 9444
 )
 
+// Container is the container of a role (RoleIdentity, RoleKMS,
+// RoleIngest) in containers mode, for tests that stop, kill or disconnect
+// it; nil in embedded mode.
+func (s *Stack) Container(role string) *containers.Container {
+	if s.cs == nil {
+		return nil
+	}
+	return map[string]*containers.Container{RoleIdentity: s.cs.identity, RoleKMS: s.cs.kms, RoleIngest: s.cs.ingest}[role]
+}
+
+// WaitHealthy waits until the role's container answers its health check
+// again, after it was started again.
+func (s *Stack) WaitHealthy(ctx context.Context, role string) error {
+	c := s.Container(role)
+	if c == nil {
+		return fmt.Errorf("stack: no %s container", role)
+	}
+	return waitHealthy(ctx, c.URL(portMetrics)+"/healthz", time.Minute)
+}
+
 // ContainersOptions tune StartContainers.
 type ContainersOptions struct {
 	// Image options choose the camstorm binary in the image (by default
@@ -56,7 +76,8 @@ type containerStack struct {
 }
 
 // StartContainers starts the stack as containers and returns once all
-// three answer their health checks. Close removes every container,
+// three answer their health checks. Of o, Hosts and Ingest.DataKeyMaxAge
+// apply. Close removes every container,
 // volume and network it made. It fails with one sentence when no Docker
 // engine is reachable (containers.Available).
 func StartContainers(ctx context.Context, o Options, co ContainersOptions) (*Stack, error) {
@@ -132,10 +153,14 @@ func StartContainers(ctx context.Context, o Options, co ContainersOptions) (*Sta
 		"--kms-listen", listen(portKMS)); err != nil {
 		return nil, err
 	}
+	ingestArgs := []string{"--listen", listen(portControl), "--data-listen", listen(portData),
+		"--kms-url", "https://kms:" + strconv.Itoa(portKMS), "--public-data-url", "https://127.0.0.1:" + strconv.Itoa(data)}
+	if d := o.Ingest.DataKeyMaxAge; d > 0 {
+		ingestArgs = append(ingestArgs, "--data-key-max-age", d.String())
+	}
 	if s.cs.ingest, err = start(RoleIngest, "ingest-data",
 		[]containers.PortSpec{{ContainerPort: portControl, TLS: true}, {ContainerPort: portData, HostPort: data, TLS: true}},
-		"--listen", listen(portControl), "--data-listen", listen(portData),
-		"--kms-url", "https://kms:"+strconv.Itoa(portKMS), "--public-data-url", "https://127.0.0.1:"+strconv.Itoa(data)); err != nil {
+		ingestArgs...); err != nil {
 		return nil, err
 	}
 

@@ -30,7 +30,7 @@ func newStackUpCommand() *cobra.Command {
 		publicDataURL, publicIoTURL                string
 		hosts                                      []string
 		inContainers                               bool
-		idle, maxConn                              time.Duration
+		idle, maxConn, dataKeyMaxAge               time.Duration
 		verbose                                    bool
 		cpuProfile                                 string
 	)
@@ -91,6 +91,7 @@ survive restarts (and kill -9); the CA is generated on first start and reused.`,
 				Ingest: ingest.Config{
 					IdleTimeout:           idle,
 					MaxConnectionDuration: maxConn,
+					DataKeyMaxAge:         dataKeyMaxAge,
 					Logf:                  func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) },
 				},
 			}
@@ -135,6 +136,7 @@ survive restarts (and kill -9); the CA is generated on first start and reused.`,
 	f.StringVar(&kmsListen, "kms-listen", "127.0.0.1:0", "reference KMS listen address (TLS, AWS KMS JSON 1.1)")
 	f.StringVar(&identityListen, "identity-listen", "127.0.0.1:0", "STS and device-enrollment listen address (TLS)")
 	f.StringSliceVar(&hosts, "host", nil, "extra host names or addresses the server certificate covers (repeatable), e.g. a container's network alias")
+	f.DurationVar(&dataKeyMaxAge, "data-key-max-age", 0, "how long the ingest reuses a stream's data key before asking the KMS for a new one (default 5m)")
 	f.BoolVar(&inContainers, "containers", false, "run the identity service, the KMS and the ingest as Docker containers of camstorm's own FROM-scratch image (needs a Docker engine; everything is removed on exit)")
 	f.StringVar(&role, "role", stack.RoleAll, "what this process serves: all, or one of identity, kms, ingest (a stack split across processes or containers)")
 	f.StringVar(&pkiDir, "pki-dir", "", "the CA's directory when shared between processes (default DATA/pki)")

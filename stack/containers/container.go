@@ -165,12 +165,49 @@ func (s *Session) Start(ctx context.Context, sp Spec) (*Container, error) {
 		}
 		mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: full, Target: at})
 	}
+	for attempt := 1; ; attempt++ {
+		c, err := s.startOnce(ctx, sp, mounts)
+		if err == nil || attempt == maxPortAttempts || !picksPorts(sp) || !isPortTaken(err) {
+			return c, err
+		}
+		// Another process took a picked port between the pick and the
+		// start: remove the container and try other ports.
+		s.logger.Printf("containers: %s: a picked port was taken meanwhile, picking again: %v", sp.Name, err)
+		rmCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		_, rmErr := s.cli.ContainerRemove(rmCtx, s.prefix()+sp.Name, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		cancel()
+		if rmErr != nil && !errdefs.IsNotFound(rmErr) {
+			return nil, errors.Join(err, fmt.Errorf("containers: remove %s to retry: %w", sp.Name, rmErr))
+		}
+	}
+}
+
+// maxPortAttempts bounds Start's retries when a picked port is taken.
+const maxPortAttempts = 3
+
+func picksPorts(sp Spec) bool {
+	for _, p := range sp.Ports {
+		if p.HostPort == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// isPortTaken recognises the engine's errors for a host port in use.
+func isPortTaken(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "port is already allocated") || strings.Contains(msg, "address already in use")
+}
+
+func (s *Session) startOnce(ctx context.Context, sp Spec, mounts []mount.Mount) (*Container, error) {
 	ports := make(map[int]PortSpec, len(sp.Ports))
 	bindings := mobynet.PortMap{}
 	var exposed []string
 	for _, p := range sp.Ports {
 		if p.HostPort == 0 {
-			if p.HostPort, err = freeLoopbackPort(); err != nil {
+			var err error
+			if p.HostPort, err = s.pickPort(); err != nil {
 				return nil, err
 			}
 		}

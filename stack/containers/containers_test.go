@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -376,4 +377,35 @@ func TestSweep(t *testing.T) {
 	require.Empty(t, listSession(t, stale.ID()), "leftovers older than MaxAge of another host")
 	require.Len(t, listSession(t, live.ID()), 1, "a live owner's volume")
 	require.Len(t, listSession(t, recent.ID()), 1, "a recent volume of another host")
+}
+
+func TestStartPicksAgainWhenPortTaken(t *testing.T) {
+	ref, _ := testImage(t)
+	ctx := context.Background()
+	held, err := net.Listen("tcp", loopback+":0")
+	require.NoError(t, err)
+	defer held.Close()
+	taken := held.Addr().(*net.TCPAddr).Port
+
+	s := newTestSession(t, SessionOptions{})
+	picks := 0
+	s.pickPort = func() (int, error) {
+		if picks++; picks == 1 {
+			return taken, nil
+		}
+		return freeLoopbackPort()
+	}
+	spec := Spec{Name: "metrics", Image: ref, Cmd: []string{"stack", "up", "--metrics-listen", "0.0.0.0:8080"},
+		Ports: []PortSpec{{ContainerPort: 8080}}, HealthPort: 8080, HealthPath: "/healthz"}
+	c, err := s.Start(ctx, spec)
+	require.NoError(t, err)
+	require.Equal(t, 2, picks)
+	require.NotEqual(t, taken, c.HostPort(8080))
+
+	// A port the caller fixed is not replaced.
+	spec.Name = "fixed"
+	spec.Ports = []PortSpec{{ContainerPort: 8080, HostPort: taken}}
+	_, err = s.Start(ctx, spec)
+	require.Error(t, err)
+	require.True(t, isPortTaken(err), "error for a taken fixed port: %v", err)
 }

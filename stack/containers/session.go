@@ -69,6 +69,8 @@ type Session struct {
 	cli          *testcontainers.DockerClient
 	logger       tclog.Logger
 	closeTimeout time.Duration
+	// pickPort chooses a free loopback port for PortSpec.HostPort 0.
+	pickPort func() (int, error)
 
 	// busy is held shared by calls that create resources and exclusively
 	// by Close, so nothing is created behind Close's back.
@@ -126,6 +128,7 @@ func NewSession(ctx context.Context, opts SessionOptions) (*Session, error) {
 		cli:          cli,
 		logger:       logger,
 		closeTimeout: closeTimeout,
+		pickPort:     freeLoopbackPort,
 		volumes:      map[string]string{},
 	}
 	s.labels[LabelSession] = s.id
