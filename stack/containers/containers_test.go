@@ -167,7 +167,7 @@ func TestImage(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"/camstorm"}, first.Config.Entrypoint)
 	require.Equal(t, map[string]string{LabelStack: "1", LabelBinarySHA256: sum, LabelRecipe: recipe}, first.Config.Labels)
-	require.Len(t, first.RootFS.Layers, 1, "FROM scratch plus one COPY is one layer: no shell, nothing else")
+	require.Len(t, first.RootFS.Layers, 2, "FROM scratch plus /tmp and the binary: no shell, nothing else")
 
 	// The same binary again, given as a path, built from source, and via a
 	// (dynamic, test) executable: the same image, not rebuilt.

@@ -31,9 +31,12 @@ const ImageRepo = "camstorm-stack"
 
 // recipe names the Dockerfile below; an image built by another recipe from
 // the same binary is rebuilt.
-const recipe = "1"
+const recipe = "2"
 
+// The image holds the binary and an empty /tmp (scratch has none, and
+// camstorm without --data keeps its data in a temporary directory).
 const dockerfile = `FROM scratch
+COPY tmp /tmp
 COPY camstorm /camstorm
 ENTRYPOINT ["/camstorm"]
 `
@@ -304,6 +307,9 @@ func writeContext(w io.Writer, bin string) error {
 		return fmt.Errorf("containers: image context: %w", err)
 	}
 	if _, err := io.WriteString(tw, dockerfile); err != nil {
+		return fmt.Errorf("containers: image context: %w", err)
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777}); err != nil {
 		return fmt.Errorf("containers: image context: %w", err)
 	}
 	if err := tw.WriteHeader(&tar.Header{Name: "camstorm", Mode: 0o755, Size: st.Size()}); err != nil {
