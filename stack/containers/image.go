@@ -61,9 +61,9 @@ type ImageOptions struct {
 	// discards it.
 	BuildLog io.Writer
 	// KeepImages is how many camstorm-stack images (newest first) survive
-	// a build of a new one; older ones not used by a container are removed
-	// so that each code change does not leave another image behind. Zero
-	// means 3; negative keeps all.
+	// a build of a new one; older ones (built over an hour ago and not used
+	// by a container) are removed so that each code change does not leave
+	// another image behind. Zero means 3; negative keeps all.
 	KeepImages int
 }
 
@@ -324,8 +324,13 @@ func writeContext(w io.Writer, bin string) error {
 	return nil
 }
 
+// pruneMinAge spares images built recently: another process may have
+// just got one from Image and not yet created its container.
+const pruneMinAge = time.Hour
+
 // pruneImages removes camstorm-stack images beyond the newest keep, except
-// current and any a container still uses (the engine refuses those).
+// current, those younger than pruneMinAge and any a container still uses
+// (the engine refuses those).
 func pruneImages(ctx context.Context, cli *testcontainers.DockerClient, current string, keep int) {
 	list, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", LabelStack+"=1")})
 	if err != nil {
@@ -334,7 +339,7 @@ func pruneImages(ctx context.Context, cli *testcontainers.DockerClient, current 
 	imgs := list.Items
 	sort.Slice(imgs, func(i, j int) bool { return imgs[i].Created > imgs[j].Created })
 	for i, img := range imgs {
-		if i < keep || slices.Contains(img.RepoTags, current) {
+		if i < keep || slices.Contains(img.RepoTags, current) || time.Since(time.Unix(img.Created, 0)) < pruneMinAge {
 			continue
 		}
 		_, _ = cli.ImageRemove(ctx, img.ID, client.ImageRemoveOptions{PruneChildren: true})

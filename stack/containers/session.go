@@ -74,13 +74,12 @@ type Session struct {
 
 	// busy is held shared by calls that create resources and exclusively
 	// by Close, so nothing is created behind Close's back.
-	busy     sync.RWMutex
-	mu       sync.Mutex
-	closing  bool
-	closed   bool
-	volumes  map[string]string
-	images   []string
-	networks []*Network
+	busy    sync.RWMutex
+	mu      sync.Mutex
+	closing bool
+	closed  bool
+	volumes map[string]string
+	images  []string
 }
 
 // NewSession connects to Docker, sweeps leftovers of dead owners (Sweep)
@@ -201,11 +200,7 @@ func (s *Session) NewNetwork(ctx context.Context) (*Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("containers: create network: %w", err)
 	}
-	n := &Network{Name: nw.Name, ID: nw.ID}
-	s.mu.Lock()
-	s.networks = append(s.networks, n)
-	s.mu.Unlock()
-	return n, nil
+	return &Network{Name: nw.Name, ID: nw.ID}, nil
 }
 
 // Volume returns the Docker name of the session's named volume called
