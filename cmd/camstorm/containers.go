@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	tclog "github.com/testcontainers/testcontainers-go/log"
+
 	"github.com/camstorm/camstorm/stack"
 	"github.com/camstorm/camstorm/stack/containers"
 )
@@ -15,6 +17,9 @@ func startContainers(ctx context.Context, log *slog.Logger) (*stack.Stack, error
 	if err := containers.DisableReaper(); err != nil {
 		return nil, err
 	}
+	// testcontainers' own banner (the Docker engine's details) is noise on
+	// a CLI's stderr; the stack's progress lines say what matters.
+	tclog.SetDefault(tclog.NewNoopLogger())
 	return stack.StartContainers(ctx, stack.Options{}, stack.ContainersOptions{
 		Image: containers.ImageOptions{PreferExecutable: true},
 		Logf:  func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) },
