@@ -94,7 +94,7 @@ func StartContainers(ctx context.Context, o Options, co ContainersOptions) (*Sta
 		return nil, err
 	}
 	logf("stack: image %s ready in %s", image, time.Since(t0).Round(time.Millisecond))
-	sess, err := containers.NewSession(ctx, containers.SessionOptions{Logf: logf})
+	sess, err := containers.NewSession(ctx, containers.SessionOptions{})
 	if err != nil {
 		return nil, err
 	}
