@@ -5,6 +5,7 @@ import (
 	crand "crypto/rand"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -38,6 +39,9 @@ type DeviceCredentials struct {
 
 var _ aws.CredentialsProvider = (*DeviceCredentials)(nil)
 
+// enrollTimeout bounds one enrollment request.
+const enrollTimeout = 10 * time.Second
+
 // Retrieve enrols if the device has no certificate yet, then fetches
 // credentials.
 func (d *DeviceCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
@@ -47,7 +51,9 @@ func (d *DeviceCredentials) Retrieve(ctx context.Context) (aws.Credentials, erro
 		if d.Transport != nil {
 			tr.DialContext, tr.TLSClientConfig = d.Transport.DialContext, d.Transport.TLSClientConfig
 		}
-		id, err := device.Enroll(ctx, &http.Client{Transport: tr}, d.EnrollURL, d.EnrollToken, d.ThingName, crand.Reader)
+		// Bounded: a network that goes silent must not hold the camera.
+		hc := &http.Client{Transport: tr, Timeout: enrollTimeout}
+		id, err := device.Enroll(ctx, hc, d.EnrollURL, d.EnrollToken, d.ThingName, crand.Reader)
 		if err != nil {
 			d.mu.Unlock()
 			return aws.Credentials{}, err

@@ -27,6 +27,11 @@ const (
 	connectTimeout = 5 * time.Second
 )
 
+// responseHeadTimeout bounds sending the request head and getting the
+// service's status line: the service answers before reading the body. A
+// variable for the tests.
+var responseHeadTimeout = 15 * time.Second
+
 // PutMedia is one open PutMedia connection: write MKV to it, read ACKs from
 // it. It speaks HTTP/1.1 on its own connection instead of going through
 // net/http, whose streaming request bodies cost two goroutines and a 32 KiB
@@ -63,6 +68,9 @@ func StartPutMedia(ctx context.Context, hc *http.Client, dataEndpoint string, o 
 	pm := &PutMedia{conn: conn}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
+	// A connection that goes silent before the service answers (a half-open
+	// network) must not hold the producer forever: the head gets a bound.
+	_ = conn.SetDeadline(time.Now().Add(responseHeadTimeout))
 	if err := pm.writeHead(ctx, hc, u, o); err != nil {
 		conn.Close()
 		return nil, err
@@ -76,6 +84,7 @@ func StartPutMedia(ctx context.Context, hc *http.Client, dataEndpoint string, o 
 		}
 		return nil, fmt.Errorf("putMedia: reading the response head: %w", err)
 	}
+	_ = conn.SetDeadline(time.Time{})
 	if resp.StatusCode != http.StatusOK {
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		conn.Close()
