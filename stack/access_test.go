@@ -118,12 +118,23 @@ func auditRecords(t *testing.T, st *stack.Stack, f audit.Filter, min ...int) []a
 // as containers (skipped, with the reason, without a Docker engine): the
 // same test body for both modes.
 func forEachStack(t *testing.T, body func(t *testing.T, st *stack.Stack)) {
+	forEachStackWith(t, stack.Options{}, body)
+}
+
+// forEachStackWith is forEachStack with options (of which containers
+// mode takes Hosts and Ingest.DataKeyMaxAge).
+func forEachStackWith(t *testing.T, o stack.Options, body func(t *testing.T, st *stack.Stack)) {
 	t.Run("embedded", func(t *testing.T) {
-		body(t, startStack(t, t.TempDir()))
+		o := o
+		o.DataDir = t.TempDir()
+		st, err := stack.StartEmbedded(context.Background(), o)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = st.Close(context.Background()) })
+		body(t, st)
 	})
 	t.Run("containers", func(t *testing.T) {
 		containers.SkipIfNoDocker(t)
-		st, err := stack.StartContainers(context.Background(), stack.Options{}, stack.ContainersOptions{})
+		st, err := stack.StartContainers(context.Background(), o, stack.ContainersOptions{})
 		require.NoError(t, err)
 		t.Cleanup(func() { require.NoError(t, st.Close(context.Background())) })
 		body(t, st)

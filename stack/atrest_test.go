@@ -182,32 +182,30 @@ func unwrapStoredDataKeys(t *testing.T, st *stack.Stack, kc *kms.Client, dir, st
 // disabled, PutMedia gets ERROR 4501 and reads get error chunk 4501;
 // enabled again, both work and nothing stored is lost.
 func TestDisabledKMSKeyStopsIngestAndReads(t *testing.T) {
-	st, err := stack.StartEmbedded(context.Background(), stack.Options{
-		Ingest: ingest.Config{DataKeyMaxAge: time.Nanosecond}}) // ask KMS for every fragment
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
-	ctx := context.Background()
-	kc := operatorKMS(st)
-	key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("camera keys")})
-	require.NoError(t, err)
-	keyARN := aws.ToString(key.KeyMetadata.Arn)
-	base := time.Now().Add(-time.Minute).UnixMilli()
+	forEachStackWith(t, stack.Options{Ingest: ingest.Config{DataKeyMaxAge: time.Nanosecond}}, func(t *testing.T, st *stack.Stack) {
+		ctx := context.Background()
+		kc := operatorKMS(st)
+		key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("camera keys")})
+		require.NoError(t, err)
+		keyARN := aws.ToString(key.KeyMetadata.Arn)
+		base := time.Now().Add(-time.Minute).UnixMilli()
 
-	require.Equal(t, 3, persistedCount(pushMarked(t, st, "cmk", keyARN, base, 3)))
-	_, err = kc.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(keyARN)})
-	require.NoError(t, err)
-	acks := pushMarked(t, st, "cmk", keyARN, base+10_000, 2)
-	last := acks[len(acks)-1]
-	require.Equal(t, kvsapi.EventError, last.EventType, "%v", acks)
-	require.Equal(t, kvsapi.ErrKMSKeyDisabled, last.ErrorID)
-	media := getMediaForAll(t, st, "cmk")
-	require.Contains(t, string(media), "4501", "reads fail with the KMS error id while the key is disabled")
+		require.Equal(t, 3, persistedCount(pushMarked(t, st, "cmk", keyARN, base, 3)))
+		_, err = kc.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(keyARN)})
+		require.NoError(t, err)
+		acks := pushMarked(t, st, "cmk", keyARN, base+10_000, 2)
+		last := acks[len(acks)-1]
+		require.Equal(t, kvsapi.EventError, last.EventType, "%v", acks)
+		require.Equal(t, kvsapi.ErrKMSKeyDisabled, last.ErrorID)
+		media := getMediaForAll(t, st, "cmk")
+		require.Contains(t, string(media), "4501", "reads fail with the KMS error id while the key is disabled")
 
-	_, err = kc.EnableKey(ctx, &kms.EnableKeyInput{KeyId: aws.String(keyARN)})
-	require.NoError(t, err)
-	require.Equal(t, 2, persistedCount(pushMarked(t, st, "cmk", keyARN, base+20_000, 2)))
-	media = getMediaForAll(t, st, "cmk")
-	require.Equal(t, 5, bytes.Count(media, marker), "nothing stored was lost")
+		_, err = kc.EnableKey(ctx, &kms.EnableKeyInput{KeyId: aws.String(keyARN)})
+		require.NoError(t, err)
+		require.Equal(t, 2, persistedCount(pushMarked(t, st, "cmk", keyARN, base+20_000, 2)))
+		media = getMediaForAll(t, st, "cmk")
+		require.Equal(t, 5, bytes.Count(media, marker), "nothing stored was lost")
+	})
 }
 
 // getMediaForAll reads every fragment of stream with
@@ -342,26 +340,25 @@ func storedBlobs(t *testing.T, dir, keyID string) [][]byte {
 // principal GenerateDataKey makes PutMedia answer ERROR 4500
 // (KMS_KEY_ACCESS_DENIED), while the key's owner keeps using it.
 func TestKMSKeyPolicyDenyingTheIngest(t *testing.T) {
-	st, err := stack.StartEmbedded(context.Background(), stack.Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
-	ctx := context.Background()
-	kc := operatorKMS(st)
-	key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{})
-	require.NoError(t, err)
-	keyARN := aws.ToString(key.KeyMetadata.Arn)
-	policy := `{"Version":"2012-10-17","Statement":[
-		{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kms:*","Resource":"*"},
-		{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::123456789012:role/camstorm-ingest"},"Action":"kms:GenerateDataKey*","Resource":"*"}]}`
-	_, err = kc.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(keyARN), Policy: aws.String(policy)})
-	require.NoError(t, err)
+	forEachStackWith(t, stack.Options{}, func(t *testing.T, st *stack.Stack) {
+		ctx := context.Background()
+		kc := operatorKMS(st)
+		key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{})
+		require.NoError(t, err)
+		keyARN := aws.ToString(key.KeyMetadata.Arn)
+		policy := `{"Version":"2012-10-17","Statement":[
+			{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kms:*","Resource":"*"},
+			{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::123456789012:role/camstorm-ingest"},"Action":"kms:GenerateDataKey*","Resource":"*"}]}`
+		_, err = kc.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(keyARN), Policy: aws.String(policy)})
+		require.NoError(t, err)
 
-	acks := pushMarked(t, st, "denied", keyARN, time.Now().Add(-time.Minute).UnixMilli(), 1)
-	last := acks[len(acks)-1]
-	require.Equal(t, kvsapi.EventError, last.EventType, "%v", acks)
-	require.Equal(t, kvsapi.ErrKMSKeyAccessDenied, last.ErrorID)
-	_, err = kc.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(keyARN), NumberOfBytes: aws.Int32(32)})
-	require.NoError(t, err, "the operator is not denied")
+		acks := pushMarked(t, st, "denied", keyARN, time.Now().Add(-time.Minute).UnixMilli(), 1)
+		last := acks[len(acks)-1]
+		require.Equal(t, kvsapi.EventError, last.EventType, "%v", acks)
+		require.Equal(t, kvsapi.ErrKMSKeyAccessDenied, last.ErrorID)
+		_, err = kc.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(keyARN), NumberOfBytes: aws.Int32(32)})
+		require.NoError(t, err, "the operator is not denied")
+	})
 }
 
 // operatorKMS is the AWS SDK's KMS client for the stack's KMS, as the

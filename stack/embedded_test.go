@@ -47,94 +47,95 @@ func apiCode(err error) string {
 }
 
 func TestControlPlaneWithAWSSDK(t *testing.T) {
-	ctx := context.Background()
-	st := startStack(t, t.TempDir())
-	c := sdkClient(st)
+	forEachStack(t, func(t *testing.T, st *stack.Stack) {
+		ctx := context.Background()
+		c := sdkClient(st)
 
-	out, err := c.CreateStream(ctx, &kv.CreateStreamInput{
-		StreamName: aws.String("cam-1"), MediaType: aws.String("video/h264"),
-		DataRetentionInHours: aws.Int32(2), DeviceName: aws.String("dev-1"),
-		Tags: map[string]string{"site": "lab"},
-	})
-	require.NoError(t, err)
-	require.Regexp(t, `^arn:aws:kinesisvideo:us-east-1:\d+:stream/cam-1/\d+$`, aws.ToString(out.StreamARN))
-
-	_, err = c.CreateStream(ctx, &kv.CreateStreamInput{StreamName: aws.String("cam-1")})
-	var inUse *kvtypes.ResourceInUseException
-	require.ErrorAs(t, err, &inUse, "CreateStream of an existing stream")
-
-	d, err := c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamName: aws.String("cam-1")})
-	require.NoError(t, err)
-	info := d.StreamInfo
-	require.Equal(t, kvtypes.StatusActive, info.Status)
-	require.Equal(t, int32(2), aws.ToInt32(info.DataRetentionInHours))
-	require.Equal(t, "video/h264", aws.ToString(info.MediaType))
-	require.Equal(t, "dev-1", aws.ToString(info.DeviceName))
-	require.Equal(t, out.StreamARN, info.StreamARN)
-	require.True(t, strings.HasSuffix(aws.ToString(info.KmsKeyId), ":alias/aws/kinesisvideo"), aws.ToString(info.KmsKeyId))
-	require.WithinDuration(t, time.Now(), aws.ToTime(info.CreationTime), time.Minute)
-
-	byARN, err := c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamARN: out.StreamARN})
-	require.NoError(t, err)
-	require.Equal(t, "cam-1", aws.ToString(byARN.StreamInfo.StreamName))
-
-	_, err = c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamName: aws.String("nope")})
-	var nf *kvtypes.ResourceNotFoundException
-	require.ErrorAs(t, err, &nf, "DescribeStream of a missing stream")
-
-	ep, err := c.GetDataEndpoint(ctx, &kv.GetDataEndpointInput{StreamName: aws.String("cam-1"), APIName: kvtypes.APINamePutMedia})
-	require.NoError(t, err)
-	require.Equal(t, st.DataPlaneURL, aws.ToString(ep.DataEndpoint))
-
-	_, err = c.TagStream(ctx, &kv.TagStreamInput{StreamName: aws.String("cam-1"), Tags: map[string]string{"owner": "qa"}})
-	require.NoError(t, err)
-	tags, err := c.ListTagsForStream(ctx, &kv.ListTagsForStreamInput{StreamName: aws.String("cam-1")})
-	require.NoError(t, err)
-	require.Equal(t, map[string]string{"site": "lab", "owner": "qa"}, tags.Tags)
-
-	_, err = c.UpdateDataRetention(ctx, &kv.UpdateDataRetentionInput{
-		StreamName: aws.String("cam-1"), CurrentVersion: aws.String("stale"),
-		Operation: kvtypes.UpdateDataRetentionOperationIncreaseDataRetention, DataRetentionChangeInHours: aws.Int32(1),
-	})
-	var vm *kvtypes.VersionMismatchException
-	require.ErrorAs(t, err, &vm, "UpdateDataRetention with a stale version")
-	d, err = c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamName: aws.String("cam-1")})
-	require.NoError(t, err)
-	_, err = c.UpdateDataRetention(ctx, &kv.UpdateDataRetentionInput{
-		StreamName: aws.String("cam-1"), CurrentVersion: d.StreamInfo.Version,
-		Operation: kvtypes.UpdateDataRetentionOperationIncreaseDataRetention, DataRetentionChangeInHours: aws.Int32(3),
-	})
-	require.NoError(t, err)
-	d2, err := c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamName: aws.String("cam-1")})
-	require.NoError(t, err)
-	require.Equal(t, int32(5), aws.ToInt32(d2.StreamInfo.DataRetentionInHours))
-	require.NotEqual(t, aws.ToString(d.StreamInfo.Version), aws.ToString(d2.StreamInfo.Version), "an update changes the version")
-
-	for _, n := range []string{"cam-2", "cam-3", "other"} {
-		_, err := c.CreateStream(ctx, &kv.CreateStreamInput{StreamName: aws.String(n)})
+		out, err := c.CreateStream(ctx, &kv.CreateStreamInput{
+			StreamName: aws.String("cam-1"), MediaType: aws.String("video/h264"),
+			DataRetentionInHours: aws.Int32(2), DeviceName: aws.String("dev-1"),
+			Tags: map[string]string{"site": "lab"},
+		})
 		require.NoError(t, err)
-	}
-	var names []string
-	p := kv.NewListStreamsPaginator(c, &kv.ListStreamsInput{MaxResults: aws.Int32(2),
-		StreamNameCondition: &kvtypes.StreamNameCondition{ComparisonOperator: kvtypes.ComparisonOperatorBeginsWith, ComparisonValue: aws.String("cam-")}})
-	pages := 0
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+		require.Regexp(t, `^arn:aws:kinesisvideo:us-east-1:\d+:stream/cam-1/\d+$`, aws.ToString(out.StreamARN))
+
+		_, err = c.CreateStream(ctx, &kv.CreateStreamInput{StreamName: aws.String("cam-1")})
+		var inUse *kvtypes.ResourceInUseException
+		require.ErrorAs(t, err, &inUse, "CreateStream of an existing stream")
+
+		d, err := c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamName: aws.String("cam-1")})
 		require.NoError(t, err)
-		pages++
-		for _, s := range page.StreamInfoList {
-			names = append(names, aws.ToString(s.StreamName))
+		info := d.StreamInfo
+		require.Equal(t, kvtypes.StatusActive, info.Status)
+		require.Equal(t, int32(2), aws.ToInt32(info.DataRetentionInHours))
+		require.Equal(t, "video/h264", aws.ToString(info.MediaType))
+		require.Equal(t, "dev-1", aws.ToString(info.DeviceName))
+		require.Equal(t, out.StreamARN, info.StreamARN)
+		require.True(t, strings.HasSuffix(aws.ToString(info.KmsKeyId), ":alias/aws/kinesisvideo"), aws.ToString(info.KmsKeyId))
+		require.WithinDuration(t, time.Now(), aws.ToTime(info.CreationTime), time.Minute)
+
+		byARN, err := c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamARN: out.StreamARN})
+		require.NoError(t, err)
+		require.Equal(t, "cam-1", aws.ToString(byARN.StreamInfo.StreamName))
+
+		_, err = c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamName: aws.String("nope")})
+		var nf *kvtypes.ResourceNotFoundException
+		require.ErrorAs(t, err, &nf, "DescribeStream of a missing stream")
+
+		ep, err := c.GetDataEndpoint(ctx, &kv.GetDataEndpointInput{StreamName: aws.String("cam-1"), APIName: kvtypes.APINamePutMedia})
+		require.NoError(t, err)
+		require.Equal(t, st.DataPlaneURL, aws.ToString(ep.DataEndpoint))
+
+		_, err = c.TagStream(ctx, &kv.TagStreamInput{StreamName: aws.String("cam-1"), Tags: map[string]string{"owner": "qa"}})
+		require.NoError(t, err)
+		tags, err := c.ListTagsForStream(ctx, &kv.ListTagsForStreamInput{StreamName: aws.String("cam-1")})
+		require.NoError(t, err)
+		require.Equal(t, map[string]string{"site": "lab", "owner": "qa"}, tags.Tags)
+
+		_, err = c.UpdateDataRetention(ctx, &kv.UpdateDataRetentionInput{
+			StreamName: aws.String("cam-1"), CurrentVersion: aws.String("stale"),
+			Operation: kvtypes.UpdateDataRetentionOperationIncreaseDataRetention, DataRetentionChangeInHours: aws.Int32(1),
+		})
+		var vm *kvtypes.VersionMismatchException
+		require.ErrorAs(t, err, &vm, "UpdateDataRetention with a stale version")
+		d, err = c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamName: aws.String("cam-1")})
+		require.NoError(t, err)
+		_, err = c.UpdateDataRetention(ctx, &kv.UpdateDataRetentionInput{
+			StreamName: aws.String("cam-1"), CurrentVersion: d.StreamInfo.Version,
+			Operation: kvtypes.UpdateDataRetentionOperationIncreaseDataRetention, DataRetentionChangeInHours: aws.Int32(3),
+		})
+		require.NoError(t, err)
+		d2, err := c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamName: aws.String("cam-1")})
+		require.NoError(t, err)
+		require.Equal(t, int32(5), aws.ToInt32(d2.StreamInfo.DataRetentionInHours))
+		require.NotEqual(t, aws.ToString(d.StreamInfo.Version), aws.ToString(d2.StreamInfo.Version), "an update changes the version")
+
+		for _, n := range []string{"cam-2", "cam-3", "other"} {
+			_, err := c.CreateStream(ctx, &kv.CreateStreamInput{StreamName: aws.String(n)})
+			require.NoError(t, err)
 		}
-	}
-	require.Equal(t, []string{"cam-1", "cam-2", "cam-3"}, names)
-	require.Equal(t, 2, pages, "MaxResults 2 over 3 streams is two pages")
+		var names []string
+		p := kv.NewListStreamsPaginator(c, &kv.ListStreamsInput{MaxResults: aws.Int32(2),
+			StreamNameCondition: &kvtypes.StreamNameCondition{ComparisonOperator: kvtypes.ComparisonOperatorBeginsWith, ComparisonValue: aws.String("cam-")}})
+		pages := 0
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			require.NoError(t, err)
+			pages++
+			for _, s := range page.StreamInfoList {
+				names = append(names, aws.ToString(s.StreamName))
+			}
+		}
+		require.Equal(t, []string{"cam-1", "cam-2", "cam-3"}, names)
+		require.Equal(t, 2, pages, "MaxResults 2 over 3 streams is two pages")
 
-	_, err = c.DeleteStream(ctx, &kv.DeleteStreamInput{StreamARN: out.StreamARN})
-	require.NoError(t, err)
-	_, err = c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamName: aws.String("cam-1")})
-	require.ErrorAs(t, err, &nf, "a deleted stream is gone")
-	_, err = c.DeleteStream(ctx, &kv.DeleteStreamInput{StreamARN: out.StreamARN})
-	require.ErrorAs(t, err, &nf, "deleting twice")
+		_, err = c.DeleteStream(ctx, &kv.DeleteStreamInput{StreamARN: out.StreamARN})
+		require.NoError(t, err)
+		_, err = c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamName: aws.String("cam-1")})
+		require.ErrorAs(t, err, &nf, "a deleted stream is gone")
+		_, err = c.DeleteStream(ctx, &kv.DeleteStreamInput{StreamARN: out.StreamARN})
+		require.ErrorAs(t, err, &nf, "deleting twice")
+	})
 }
 
 func TestControlPlaneRejectsBadInput(t *testing.T) {
