@@ -302,27 +302,36 @@ func storedKeyVersions(t *testing.T, dir, keyID string) map[uint32]int {
 }
 
 // storedBlobs finds the wrapped data keys under keyID in the fragment
-// store's files: a KMS blob starts with format 0x01, the key's 16-byte id
-// and the 4-byte version (docs/KMS.md), and the stored payload puts the
-// blob's length, a one-byte uvarint here, just before it (docs/INGEST.md).
+// store's files under dir.
 func storedBlobs(t *testing.T, dir, keyID string) [][]byte {
 	t.Helper()
-	id, err := hex.DecodeString(strings.ReplaceAll(keyID, "-", ""))
-	require.NoError(t, err)
-	head := append([]byte{0x01}, id...)
-	var blobs [][]byte
+	files := map[string][]byte{}
 	require.NoError(t, filepath.WalkDir(filepath.Join(dir, "fragments"), func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
 		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
+		files[path] = b
+		return err
+	}))
+	return blobsIn(t, files, keyID)
+}
+
+// blobsIn finds the wrapped data keys under keyID in files: a KMS blob
+// starts with format 0x01, the key's 16-byte id and the 4-byte version
+// (docs/KMS.md), and the stored payload puts the blob's length, a one-byte
+// uvarint here, just before it (docs/INGEST.md).
+func blobsIn(t *testing.T, files map[string][]byte, keyID string) [][]byte {
+	t.Helper()
+	id, err := hex.DecodeString(strings.ReplaceAll(keyID, "-", ""))
+	require.NoError(t, err)
+	head := append([]byte{0x01}, id...)
+	var blobs [][]byte
+	for _, b := range files {
 		for off := 0; ; {
 			i := bytes.Index(b[off:], head)
 			if i < 0 {
-				return nil
+				break
 			}
 			i += off
 			require.Positive(t, i, "a blob has its length before it")
@@ -332,8 +341,44 @@ func storedBlobs(t *testing.T, dir, keyID string) [][]byte {
 			blobs = append(blobs, b[i:i+n])
 			off = i + n
 		}
-	}))
+	}
 	return blobs
+}
+
+// TestNothingInTheClearInStorage: in both modes, after streaming a known
+// pattern under a customer key, no file the stack keeps (in containers
+// mode: every volume) holds the frame payload, any MKV structure, or any
+// of the plaintext data keys (unwrapped from the stored blobs through
+// KMS), while every fragment reads back. TestNoPlaintextAtRest shows the
+// same scan finds all of it with encryption at rest off.
+func TestNothingInTheClearInStorage(t *testing.T) {
+	forEachStackWith(t, stack.Options{Ingest: ingest.Config{DataKeyMaxAge: time.Nanosecond}}, func(t *testing.T, st *stack.Stack) {
+		ctx := context.Background()
+		kc := operatorKMS(st)
+		key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{})
+		require.NoError(t, err)
+		require.Equal(t, 4, persistedCount(pushMarked(t, st, "inspected", aws.ToString(key.KeyMetadata.Arn), time.Now().Add(-time.Minute).UnixMilli(), 4)))
+		require.Equal(t, 4, bytes.Count(getMediaForAll(t, st, "inspected"), marker), "every fragment reads back")
+
+		files, err := st.StoredFiles(ctx)
+		require.NoError(t, err)
+		var info kvsapi.DescribeStreamOutput
+		require.NoError(t, kvsclient.Call(ctx, st.AdminClient(), st.ControlPlaneURL, kvsapi.PathDescribeStream, kvsapi.StreamRef{StreamName: "inspected"}, &info))
+		blobs := blobsIn(t, files, aws.ToString(key.KeyMetadata.KeyId))
+		require.Len(t, blobs, 4, "one wrapped data key stored per fragment")
+		for path, b := range files {
+			require.False(t, bytes.Contains(b, marker[:64]), "the frame payload in the clear in %s", path)
+			require.False(t, bytes.Contains(b, []byte{0x1A, 0x45, 0xDF, 0xA3}) && strings.Contains(path, "fragments"), "an EBML header in %s", path)
+		}
+		for _, blob := range blobs {
+			out, err := kc.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob,
+				EncryptionContext: map[string]string{ingest.StreamARNContext: info.StreamInfo.StreamARN}})
+			require.NoError(t, err)
+			for path, b := range files {
+				require.False(t, bytes.Contains(b, out.Plaintext), "a plaintext data key in %s", path)
+			}
+		}
+	})
 }
 
 // TestKMSKeyPolicyDenyingTheIngest: a key policy that denies the ingest's

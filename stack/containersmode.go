@@ -297,3 +297,38 @@ func (s *Stack) AuditLogs(ctx context.Context) (map[string][]byte, error) {
 	}
 	return logs, nil
 }
+
+// StoredFiles returns every file the stack keeps, by path: the data
+// directory in embedded mode; in containers mode each container's data
+// volume (under its role's name) and the shared pki and iam volumes. For
+// tests that look at what is at rest.
+func (s *Stack) StoredFiles(ctx context.Context) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	if s.cs == nil {
+		err := filepath.WalkDir(s.DataDir, func(p string, d os.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err == nil {
+				files[p] = b
+			}
+			return err
+		})
+		return files, err
+	}
+	for _, read := range []struct {
+		c       *containers.Container
+		dir, as string
+	}{{s.cs.ingest, "/data", "ingest"}, {s.cs.kms, "/data", "kms"}, {s.cs.identity, "/data", "identity"},
+		{s.cs.identity, "/pki", "pki"}, {s.cs.identity, "/iam", "iam"}} {
+		got, err := read.c.ReadDir(ctx, read.dir)
+		if err != nil {
+			return nil, err
+		}
+		for p, b := range got {
+			files[read.as+"/"+p] = b
+		}
+	}
+	return files, nil
+}

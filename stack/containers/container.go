@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -499,3 +500,45 @@ func (c *Container) Terminate(ctx context.Context) error {
 }
 
 func (c *Container) cli() *testcontainers.DockerClient { return c.session.cli }
+
+// Bounds of ReadDir.
+const (
+	maxDirBytes = 256 << 20
+	maxDirFiles = 10_000
+)
+
+// ReadDir returns the regular files under containerPath in the container
+// (running or stopped), by their path relative to it. For tests that
+// inspect what a service keeps on its volume.
+func (c *Container) ReadDir(ctx context.Context, containerPath string) (map[string][]byte, error) {
+	res, err := c.cli().CopyFromContainer(ctx, c.ID(), client.CopyFromContainerOptions{SourcePath: containerPath})
+	if err != nil {
+		return nil, fmt.Errorf("containers: read %s from %s: %w", containerPath, c.Name, err)
+	}
+	defer res.Content.Close()
+	files := map[string][]byte{}
+	total := 0
+	tr := tar.NewReader(res.Content)
+	base := path.Base(path.Clean(containerPath))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return files, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("containers: read %s from %s: %w", containerPath, c.Name, err)
+		}
+		if h.Typeflag != tar.TypeReg {
+			continue
+		}
+		if len(files) == maxDirFiles || total+int(h.Size) > maxDirBytes {
+			return nil, fmt.Errorf("containers: %s in %s holds more than %d files or %d bytes", containerPath, c.Name, maxDirFiles, maxDirBytes)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, fmt.Errorf("containers: read %s from %s: %w", h.Name, c.Name, err)
+		}
+		total += len(b)
+		files[strings.TrimPrefix(strings.TrimPrefix(h.Name, base), "/")] = b
+	}
+}
