@@ -30,11 +30,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// leftovers lists this process's containers, networks and volumes, by
-// their owner label; none when there is no docker command.
+// leftovers lists this process's containers, networks and volumes.
 func leftovers() []string {
 	host, _ := os.Hostname()
-	filter := "label=" + containers.LabelOwner + "=" + host + ":" + strconv.Itoa(os.Getpid())
+	return leftoversOf(host + ":" + strconv.Itoa(os.Getpid()))
+}
+
+// leftoversOf lists an owner's (host:pid) containers, networks and
+// volumes, by their owner label; none when there is no docker command.
+func leftoversOf(owner string) []string {
+	filter := "label=" + containers.LabelOwner + "=" + owner
 	var left []string
 	for _, args := range [][]string{
 		{"ps", "-a", "--filter", filter, "--format", "container {{.Names}}"},
