@@ -332,3 +332,26 @@ func (s *Stack) StoredFiles(ctx context.Context) (map[string][]byte, error) {
 	}
 	return files, nil
 }
+
+// RestartContainers stops the stack's containers (SIGTERM, then up to 10 s
+// grace) and starts them again on their volumes, as after a host reboot;
+// ports and endpoints stay the same. Containers mode only.
+func (s *Stack) RestartContainers(ctx context.Context) error {
+	if s.cs == nil {
+		return errors.New("stack: RestartContainers needs a stack in containers mode")
+	}
+	for _, c := range []*containers.Container{s.cs.ingest, s.cs.kms, s.cs.identity} {
+		if err := c.Stop(ctx, 10*time.Second); err != nil {
+			return err
+		}
+	}
+	for _, role := range []string{RoleIdentity, RoleKMS, RoleIngest} {
+		if err := s.Container(role).Start(ctx); err != nil {
+			return err
+		}
+		if err := s.WaitHealthy(ctx, role); err != nil {
+			return err
+		}
+	}
+	return nil
+}

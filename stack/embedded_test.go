@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -200,19 +201,35 @@ func TestJSONBodiesAreSizeLimited(t *testing.T) {
 }
 
 func TestStreamsSurviveRestart(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	st := startStack(t, dir)
-	_, err := sdkClient(st).CreateStream(ctx, &kv.CreateStreamInput{StreamName: aws.String("keep"), DataRetentionInHours: aws.Int32(24)})
-	require.NoError(t, err)
-	caFile := st.CACertFile
-	require.NoError(t, st.Close(ctx))
+	forEachStack(t, func(t *testing.T, st *stack.Stack) {
+		ctx := context.Background()
+		_, err := sdkClient(st).CreateStream(ctx, &kv.CreateStreamInput{StreamName: aws.String("keep"), DataRetentionInHours: aws.Int32(24)})
+		require.NoError(t, err)
+		ca, err := os.ReadFile(st.CACertFile)
+		require.NoError(t, err)
 
-	st2 := startStack(t, dir)
-	require.Equal(t, caFile, st2.CACertFile)
-	d, err := sdkClient(st2).DescribeStream(ctx, &kv.DescribeStreamInput{StreamName: aws.String("keep")})
-	require.NoError(t, err)
-	require.Equal(t, int32(24), aws.ToInt32(d.StreamInfo.DataRetentionInHours))
+		st2 := restarted(t, st)
+		ca2, err := os.ReadFile(st2.CACertFile)
+		require.NoError(t, err)
+		require.Equal(t, ca, ca2, "the same CA after the restart")
+		d, err := sdkClient(st2).DescribeStream(ctx, &kv.DescribeStreamInput{StreamName: aws.String("keep")})
+		require.NoError(t, err)
+		require.Equal(t, int32(24), aws.ToInt32(d.StreamInfo.DataRetentionInHours))
+	})
+}
+
+// restarted stops every service of the stack and starts them again on
+// their data: a new embedded stack on the same data directory, or the same
+// containers started again on their volumes.
+func restarted(t *testing.T, st *stack.Stack) *stack.Stack {
+	t.Helper()
+	ctx := context.Background()
+	if st.Container(stack.RoleIngest) != nil {
+		require.NoError(t, st.RestartContainers(ctx))
+		return st
+	}
+	require.NoError(t, st.Close(ctx))
+	return startStack(t, st.DataDir)
 }
 
 func TestMetricsEndpoint(t *testing.T) {
@@ -247,30 +264,29 @@ func TestPlainHTTPIsRefused(t *testing.T) {
 
 // TestKMSWithAWSSDK: the stack serves its reference KMS on its own TLS
 // listener; the AWS SDK's KMS client reaches it with only the endpoint and
-// the CA changed, finds the managed key behind alias/aws/kinesisvideo, and
-// keeps it (and what it encrypted) across a restart.
+// the CA changed, is refused the managed key behind alias/aws/kinesisvideo
+// (it serves KVS only), and keeps a key of its own, and what it
+// encrypted, across a restart.
 func TestKMSWithAWSSDK(t *testing.T) {
-	dir := t.TempDir()
-	st := startStack(t, dir)
-	require.True(t, strings.HasPrefix(st.KMSURL, "https://127.0.0.1:"), st.KMSURL)
-	client := func(st *stack.Stack) *kms.Client { return operatorKMS(st) }
-	ctx := context.Background()
-	// The managed alias/aws/kinesisvideo key serves only through KVS (its
-	// policy says kms:ViaService), so an operator uses a key of its own.
-	_, err := client(st).GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String("alias/aws/kinesisvideo"), KeySpec: kmstypes.DataKeySpecAes256})
-	require.ErrorContains(t, err, "AccessDeniedException")
-	key, err := client(st).CreateKey(ctx, &kms.CreateKeyInput{})
-	require.NoError(t, err)
-	dk, err := client(st).GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: key.KeyMetadata.Arn,
-		KeySpec: kmstypes.DataKeySpecAes256, EncryptionContext: map[string]string{"aws:kinesisvideo:arn": "arn:test"}})
-	require.NoError(t, err)
-	require.Len(t, dk.Plaintext, 32)
-	require.NoError(t, st.Close(ctx))
+	forEachStack(t, func(t *testing.T, st *stack.Stack) {
+		require.True(t, strings.HasPrefix(st.KMSURL, "https://127.0.0.1:"), st.KMSURL)
+		ctx := context.Background()
+		// The managed alias/aws/kinesisvideo key serves only through KVS (its
+		// policy says kms:ViaService), so an operator uses a key of its own.
+		_, err := operatorKMS(st).GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String("alias/aws/kinesisvideo"), KeySpec: kmstypes.DataKeySpecAes256})
+		require.ErrorContains(t, err, "AccessDeniedException")
+		key, err := operatorKMS(st).CreateKey(ctx, &kms.CreateKeyInput{})
+		require.NoError(t, err)
+		dk, err := operatorKMS(st).GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: key.KeyMetadata.Arn,
+			KeySpec: kmstypes.DataKeySpecAes256, EncryptionContext: map[string]string{"aws:kinesisvideo:arn": "arn:test"}})
+		require.NoError(t, err)
+		require.Len(t, dk.Plaintext, 32)
 
-	st2 := startStack(t, dir)
-	out, err := client(st2).Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: dk.CiphertextBlob,
-		EncryptionContext: map[string]string{"aws:kinesisvideo:arn": "arn:test"}})
-	require.NoError(t, err, "a data key wrapped before the restart unwraps after it")
-	require.Equal(t, dk.Plaintext, out.Plaintext)
-	require.Equal(t, aws.ToString(dk.KeyId), aws.ToString(out.KeyId))
+		st2 := restarted(t, st)
+		out, err := operatorKMS(st2).Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: dk.CiphertextBlob,
+			EncryptionContext: map[string]string{"aws:kinesisvideo:arn": "arn:test"}})
+		require.NoError(t, err, "a data key wrapped before the restart unwraps after it")
+		require.Equal(t, dk.Plaintext, out.Plaintext)
+		require.Equal(t, aws.ToString(dk.KeyId), aws.ToString(out.KeyId))
+	})
 }
