@@ -241,47 +241,57 @@ func getMediaForAll(t *testing.T, st *stack.Stack, stream string) []byte {
 // rotation, and the data keys stored with later fragments come from the
 // new key version (the version is in the wrapped key's header, docs/KMS.md).
 func TestKMSKeyRotationKeepsFragmentsReadable(t *testing.T) {
-	for _, tc := range []struct {
-		kind   kmstypes.RotationType
-		rotate func(t *testing.T, kc *kms.Client, keyARN string, clock *kmsClock)
-	}{
-		{kmstypes.RotationTypeOnDemand, func(t *testing.T, kc *kms.Client, keyARN string, _ *kmsClock) {
-			_, err := kc.RotateKeyOnDemand(context.Background(), &kms.RotateKeyOnDemandInput{KeyId: aws.String(keyARN)})
-			require.NoError(t, err)
-		}},
-		{kmstypes.RotationTypeAutomatic, func(t *testing.T, kc *kms.Client, keyARN string, clock *kmsClock) {
+	onDemand := stack.Options{Ingest: ingest.Config{DataKeyMaxAge: time.Nanosecond}} // a data key per fragment
+	t.Run(string(kmstypes.RotationTypeOnDemand), func(t *testing.T) {
+		forEachStackWith(t, onDemand, func(t *testing.T, st *stack.Stack) {
+			rotationKeepsFragmentsReadable(t, st, kmstypes.RotationTypeOnDemand, func(kc *kms.Client, keyARN string) {
+				_, err := kc.RotateKeyOnDemand(context.Background(), &kms.RotateKeyOnDemandInput{KeyId: aws.String(keyARN)})
+				require.NoError(t, err)
+			})
+		})
+	})
+	// Automatic rotation needs the KMS's clock moved on: embedded only.
+	t.Run(string(kmstypes.RotationTypeAutomatic), func(t *testing.T) {
+		clock := &kmsClock{}
+		st, err := stack.StartEmbedded(context.Background(), stack.Options{DataDir: t.TempDir(), KMSClock: clock.now,
+			Ingest: ingest.Config{DataKeyMaxAge: time.Nanosecond}})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = st.Close(context.Background()) })
+		rotationKeepsFragmentsReadable(t, st, kmstypes.RotationTypeAutomatic, func(kc *kms.Client, keyARN string) {
 			_, err := kc.EnableKeyRotation(context.Background(), &kms.EnableKeyRotationInput{KeyId: aws.String(keyARN), RotationPeriodInDays: aws.Int32(90)})
 			require.NoError(t, err)
 			clock.advance(91 * 24 * time.Hour)
-		}},
-	} {
-		t.Run(string(tc.kind), func(t *testing.T) {
-			t.Parallel()
-			dir := t.TempDir()
-			clock := &kmsClock{}
-			st, err := stack.StartEmbedded(context.Background(), stack.Options{DataDir: dir, KMSClock: clock.now,
-				Ingest: ingest.Config{DataKeyMaxAge: time.Nanosecond}}) // a data key per fragment
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = st.Close(context.Background()) })
-			ctx := context.Background()
-			kc := operatorKMS(st)
-			key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{})
-			require.NoError(t, err)
-			keyARN, keyID := aws.ToString(key.KeyMetadata.Arn), aws.ToString(key.KeyMetadata.KeyId)
-			base := time.Now().Add(-time.Minute).UnixMilli()
-
-			require.Equal(t, 3, persistedCount(pushMarked(t, st, "rotating", keyARN, base, 3)))
-			tc.rotate(t, kc, keyARN, clock)
-			require.Equal(t, 3, persistedCount(pushMarked(t, st, "rotating", keyARN, base+10_000, 3)))
-			rot, err := kc.ListKeyRotations(ctx, &kms.ListKeyRotationsInput{KeyId: aws.String(keyARN)})
-			require.NoError(t, err)
-			require.Len(t, rot.Rotations, 1)
-			require.Equal(t, tc.kind, rot.Rotations[0].RotationType)
-			require.Equal(t, 6, bytes.Count(getMediaForAll(t, st, "rotating"), marker), "every fragment reads back across the rotation")
-			require.Equal(t, map[uint32]int{0: 3, 1: 3}, storedKeyVersions(t, dir, keyID),
-				"3 data keys under the first key version, 3 under the rotated one")
 		})
+	})
+}
+
+// rotationKeepsFragmentsReadable streams 3 fragments under a new key,
+// rotates it, streams 3 more, and checks the rotation's record, that all
+// 6 read back, and which key versions wrapped the stored data keys.
+func rotationKeepsFragmentsReadable(t *testing.T, st *stack.Stack, kind kmstypes.RotationType, rotate func(kc *kms.Client, keyARN string)) {
+	t.Helper()
+	ctx := context.Background()
+	kc := operatorKMS(st)
+	key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{})
+	require.NoError(t, err)
+	keyARN, keyID := aws.ToString(key.KeyMetadata.Arn), aws.ToString(key.KeyMetadata.KeyId)
+	base := time.Now().Add(-time.Minute).UnixMilli()
+
+	require.Equal(t, 3, persistedCount(pushMarked(t, st, "rotating", keyARN, base, 3)))
+	rotate(kc, keyARN)
+	require.Equal(t, 3, persistedCount(pushMarked(t, st, "rotating", keyARN, base+10_000, 3)))
+	rot, err := kc.ListKeyRotations(ctx, &kms.ListKeyRotationsInput{KeyId: aws.String(keyARN)})
+	require.NoError(t, err)
+	require.Len(t, rot.Rotations, 1)
+	require.Equal(t, kind, rot.Rotations[0].RotationType)
+	require.Equal(t, 6, bytes.Count(getMediaForAll(t, st, "rotating"), marker), "every fragment reads back across the rotation")
+	files, err := st.StoredFiles(ctx)
+	require.NoError(t, err)
+	versions := map[uint32]int{}
+	for _, blob := range blobsIn(t, files, keyID) {
+		versions[binary.BigEndian.Uint32(blob[17:])]++
 	}
+	require.Equal(t, map[uint32]int{0: 3, 1: 3}, versions, "3 data keys under the first key version, 3 under the rotated one")
 }
 
 // kmsClock is the KMS's clock: real time plus an offset a test moves on.
@@ -289,17 +299,6 @@ type kmsClock struct{ offset atomic.Int64 }
 
 func (c *kmsClock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *kmsClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
-
-// storedKeyVersions counts, by KMS key version, the data keys wrapped
-// under keyID that the fragment store holds.
-func storedKeyVersions(t *testing.T, dir, keyID string) map[uint32]int {
-	t.Helper()
-	versions := map[uint32]int{}
-	for _, blob := range storedBlobs(t, dir, keyID) {
-		versions[binary.BigEndian.Uint32(blob[17:])]++
-	}
-	return versions
-}
 
 // storedBlobs finds the wrapped data keys under keyID in the fragment
 // store's files under dir.
