@@ -255,74 +255,78 @@ func fragmentsOf(t *testing.T, st *stack.Stack, stream string) []string {
 // empty), and are audited; a revoked device certificate gets no
 // credentials, and that refusal is audited too.
 func TestBadCredentialsAreDeniedAndAudited(t *testing.T) {
-	clock := &kmsClock{}
-	st, err := stack.StartEmbedded(context.Background(), stack.Options{DataDir: t.TempDir(), IdentityClock: clock.now})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
-	ctx := context.Background()
-	require.NoError(t, kvsclient.Call(ctx, st.AdminClient(), st.ControlPlaneURL, kvsapi.PathCreateStream,
-		kvsapi.CreateStreamInput{StreamName: "target", DataRetentionInHours: 1}, nil))
-	admin, err := st.AdminCredentials().Retrieve(ctx)
-	require.NoError(t, err)
-	// Credentials issued three hours ago, for one hour.
-	clock.advance(-3 * time.Hour)
-	expired, err := st.AssumeRole(st.AdminRoleARN, "old").Retrieve(ctx)
-	clock.advance(3 * time.Hour)
-	require.NoError(t, err)
+	forEachStackWith(t, stack.Options{ClockControl: true}, func(t *testing.T, st *stack.Stack) {
+		ctx := context.Background()
+		require.NoError(t, kvsclient.Call(ctx, st.AdminClient(), st.ControlPlaneURL, kvsapi.PathCreateStream,
+			kvsapi.CreateStreamInput{StreamName: "target", DataRetentionInHours: 1}, nil))
+		admin, err := st.AdminCredentials().Retrieve(ctx)
+		require.NoError(t, err)
+		// Credentials issued three hours ago, for one hour.
+		require.NoError(t, st.ShiftClock(ctx, stack.ClockIdentity, -3*time.Hour))
+		expired, err := st.AssumeRole(st.AdminRoleARN, "old").Retrieve(ctx)
+		require.NoError(t, st.ShiftClock(ctx, stack.ClockIdentity, 3*time.Hour))
+		require.NoError(t, err)
 
-	now := time.Now()
-	for _, tc := range []struct {
-		name     string
-		sign     func(r *http.Request, payloadHash string)
-		wantCode string
-		wantMsg  string
-	}{
-		{"forged signature", func(r *http.Request, h string) {
-			sigV4(t, st, r, admin, h, now)
-			auth := r.Header.Get("Authorization")
-			last := auth[len(auth)-1]
-			r.Header.Set("Authorization", auth[:len(auth)-1]+map[bool]string{true: "1", false: "0"}[last == '0'])
-		}, "InvalidSignatureException", "signature we calculated does not match"},
-		{"wrong secret", func(r *http.Request, h string) {
-			sigV4(t, st, r, aws.Credentials{AccessKeyID: admin.AccessKeyID, SecretAccessKey: "not-the-secret"}, h, now)
-		}, "InvalidSignatureException", "signature we calculated does not match"},
-		{"unknown access key", func(r *http.Request, h string) {
-			sigV4(t, st, r, aws.Credentials{AccessKeyID: "AKIANOSUCHKEY0000000", SecretAccessKey: "x"}, h, now)
-		}, "UnrecognizedClientException", "security token included in the request is invalid"},
-		{"expired token", func(r *http.Request, h string) { sigV4(t, st, r, expired, h, now) }, "ExpiredTokenException", "expired"},
-		{"replayed outside the skew window", func(r *http.Request, h string) { sigV4(t, st, r, admin, h, now.Add(-20*time.Minute)) },
-			"InvalidSignatureException", "Signature expired"},
-		{"unsigned", func(*http.Request, string) {}, "MissingAuthenticationTokenException", "Missing Authentication Token"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			for _, req := range []*http.Request{describeRequest(t, st), putMediaRequest(t, st)} {
-				hash := kvsclient.EmptyPayloadHash
-				if req.URL.Path == kvsapi.PathDescribeStream {
-					hash = hexSHA256(describeBody)
+		now := time.Now()
+		for _, tc := range []struct {
+			name     string
+			sign     func(r *http.Request, payloadHash string)
+			wantCode string
+			wantMsg  string
+		}{
+			{"forged signature", func(r *http.Request, h string) {
+				sigV4(t, st, r, admin, h, now)
+				auth := r.Header.Get("Authorization")
+				last := auth[len(auth)-1]
+				r.Header.Set("Authorization", auth[:len(auth)-1]+map[bool]string{true: "1", false: "0"}[last == '0'])
+			}, "InvalidSignatureException", "signature we calculated does not match"},
+			{"wrong secret", func(r *http.Request, h string) {
+				sigV4(t, st, r, aws.Credentials{AccessKeyID: admin.AccessKeyID, SecretAccessKey: "not-the-secret"}, h, now)
+			}, "InvalidSignatureException", "signature we calculated does not match"},
+			{"unknown access key", func(r *http.Request, h string) {
+				sigV4(t, st, r, aws.Credentials{AccessKeyID: "AKIANOSUCHKEY0000000", SecretAccessKey: "x"}, h, now)
+			}, "UnrecognizedClientException", "security token included in the request is invalid"},
+			{"expired token", func(r *http.Request, h string) { sigV4(t, st, r, expired, h, now) }, "ExpiredTokenException", "expired"},
+			{"replayed outside the skew window", func(r *http.Request, h string) { sigV4(t, st, r, admin, h, now.Add(-20*time.Minute)) },
+				"InvalidSignatureException", "Signature expired"},
+			{"unsigned", func(*http.Request, string) {}, "MissingAuthenticationTokenException", "Missing Authentication Token"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				for _, req := range []*http.Request{describeRequest(t, st), putMediaRequest(t, st)} {
+					hash := kvsclient.EmptyPayloadHash
+					if req.URL.Path == kvsapi.PathDescribeStream {
+						hash = hexSHA256(describeBody)
+					}
+					tc.sign(req, hash)
+					resp, err := st.HTTPClient().Do(req)
+					require.NoError(t, err)
+					msg, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					require.Equal(t, tc.wantCode, resp.Header.Get("x-amzn-ErrorType"), "%s: %s", req.URL.Path, msg)
+					require.Contains(t, string(msg), tc.wantMsg, req.URL.Path)
+					require.GreaterOrEqual(t, resp.StatusCode, 400)
 				}
-				tc.sign(req, hash)
-				resp, err := st.HTTPClient().Do(req)
-				require.NoError(t, err)
-				msg, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				require.Equal(t, tc.wantCode, resp.Header.Get("x-amzn-ErrorType"), "%s: %s", req.URL.Path, msg)
-				require.Contains(t, string(msg), tc.wantMsg, req.URL.Path)
-				require.GreaterOrEqual(t, resp.StatusCode, 400)
-			}
-			for _, op := range []string{"DescribeStream", "PutMedia"} {
-				recs := auditRecords(t, st, audit.Filter{ErrorCode: tc.wantCode, EventNames: []string{op}})
-				require.NotEmpty(t, recs, "the refused %s is audited", op)
-			}
-		})
-	}
-	require.Empty(t, fragmentsOf(t, st, "target"), "no refused request stored anything")
+				for _, op := range []string{"DescribeStream", "PutMedia"} {
+					recs := auditRecords(t, st, audit.Filter{ErrorCode: tc.wantCode, EventNames: []string{op}})
+					require.NotEmpty(t, recs, "the refused %s is audited", op)
+				}
+			})
+		}
+		require.Empty(t, fragmentsOf(t, st, "target"), "no refused request stored anything")
 
-	revoked, id := camera(t, st, "cam-revoked")
-	require.NoError(t, st.IAM().RevokeCertificate(id.CertificateID))
-	err = kvsclient.Call(ctx, revoked, st.ControlPlaneURL, kvsapi.PathDescribeStream, kvsapi.StreamRef{StreamName: "cam-revoked"}, nil)
-	require.ErrorContains(t, err, "REVOKED")
-	provider := auditRecords(t, st, audit.Filter{EventSources: []string{audit.SourceIoTCredentials}, Denied: true})
-	require.NotEmpty(t, provider, "the credential provider's refusal of the revoked certificate is audited")
+		revoked, id := camera(t, st, "cam-revoked")
+		iotAdmin := &http.Client{Transport: &kvsclient.SigningTransport{Base: st.HTTPClient().Transport, Credentials: st.AdminCredentials(), Region: st.Region, Service: "iot"}}
+		req, err := http.NewRequest(http.MethodPut, st.STSURL+"/certificates/"+id.CertificateID+"?newStatus=REVOKED", nil)
+		require.NoError(t, err)
+		resp, err := iotAdmin.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		err = kvsclient.Call(ctx, revoked, st.ControlPlaneURL, kvsapi.PathDescribeStream, kvsapi.StreamRef{StreamName: "cam-revoked"}, nil)
+		require.ErrorContains(t, err, "REVOKED")
+		provider := auditRecords(t, st, audit.Filter{EventSources: []string{audit.SourceIoTCredentials}, Denied: true})
+		require.NotEmpty(t, provider, "the credential provider's refusal of the revoked certificate is audited")
+	})
 }
 
 var describeBody = []byte(`{"StreamName":"target"}`)

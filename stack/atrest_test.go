@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -250,17 +249,16 @@ func TestKMSKeyRotationKeepsFragmentsReadable(t *testing.T) {
 			})
 		})
 	})
-	// Automatic rotation needs the KMS's clock moved on: embedded only.
+	// Automatic rotation: the KMS's clock is moved past the period.
 	t.Run(string(kmstypes.RotationTypeAutomatic), func(t *testing.T) {
-		clock := &kmsClock{}
-		st, err := stack.StartEmbedded(context.Background(), stack.Options{DataDir: t.TempDir(), KMSClock: clock.now,
-			Ingest: ingest.Config{DataKeyMaxAge: time.Nanosecond}})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = st.Close(context.Background()) })
-		rotationKeepsFragmentsReadable(t, st, kmstypes.RotationTypeAutomatic, func(kc *kms.Client, keyARN string) {
-			_, err := kc.EnableKeyRotation(context.Background(), &kms.EnableKeyRotationInput{KeyId: aws.String(keyARN), RotationPeriodInDays: aws.Int32(90)})
-			require.NoError(t, err)
-			clock.advance(91 * 24 * time.Hour)
+		o := onDemand
+		o.ClockControl = true
+		forEachStackWith(t, o, func(t *testing.T, st *stack.Stack) {
+			rotationKeepsFragmentsReadable(t, st, kmstypes.RotationTypeAutomatic, func(kc *kms.Client, keyARN string) {
+				_, err := kc.EnableKeyRotation(context.Background(), &kms.EnableKeyRotationInput{KeyId: aws.String(keyARN), RotationPeriodInDays: aws.Int32(90)})
+				require.NoError(t, err)
+				require.NoError(t, st.ShiftClock(context.Background(), stack.ClockKMS, 91*24*time.Hour))
+			})
 		})
 	})
 }
@@ -293,12 +291,6 @@ func rotationKeepsFragmentsReadable(t *testing.T, st *stack.Stack, kind kmstypes
 	}
 	require.Equal(t, map[uint32]int{0: 3, 1: 3}, versions, "3 data keys under the first key version, 3 under the rotated one")
 }
-
-// kmsClock is the KMS's clock: real time plus an offset a test moves on.
-type kmsClock struct{ offset atomic.Int64 }
-
-func (c *kmsClock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *kmsClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // storedBlobs finds the wrapped data keys under keyID in the fragment
 // store's files under dir.

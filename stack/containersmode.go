@@ -76,8 +76,8 @@ type containerStack struct {
 }
 
 // StartContainers starts the stack as containers and returns once all
-// three answer their health checks. Of o, Hosts and Ingest.DataKeyMaxAge
-// apply. Close removes every container,
+// three answer their health checks. Of o, Hosts, ClockControl and
+// Ingest.DataKeyMaxAge apply. Close removes every container,
 // volume and network it made. It fails with one sentence when no Docker
 // engine is reachable (containers.Available).
 func StartContainers(ctx context.Context, o Options, co ContainersOptions) (*Stack, error) {
@@ -112,6 +112,9 @@ func StartContainers(ctx context.Context, o Options, co ContainersOptions) (*Sta
 		return nil, err
 	}
 	hosts := []string{"--host", "identity", "--host", "kms", "--host", "ingest"}
+	if o.ClockControl {
+		hosts = append(hosts, "--clock-control")
+	}
 	for _, h := range o.Hosts {
 		hosts = append(hosts, "--host", h)
 	}

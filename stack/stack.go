@@ -78,6 +78,11 @@ type Options struct {
 	// and enrollment answers name them) when that is not the listen
 	// address, as behind a container's port mapping.
 	PublicDataURL, PublicIoTURL string
+	// ClockControl lets tests and conformance suites shift the KMS's and
+	// the identity service's clocks (Stack.ShiftClock, PathClock on the
+	// metrics listener). Never in production. KMSClock and IdentityClock,
+	// when set, win.
+	ClockControl bool
 }
 
 // Endpoints describe a running stack to its clients; `camstorm stack up`
@@ -123,6 +128,7 @@ type Stack struct {
 	gateway *gateway
 	access  *access
 	cs      *containerStack // containers mode
+	clocks  clocks          // shiftable clocks (Options.ClockControl)
 	ca      *pki.CA
 	servers []*http.Server
 	tempDir string
@@ -239,6 +245,18 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return "https://" + dialable(ln.Addr())
 	}
 
+	if o.ClockControl {
+		s.clocks = clocks{}
+		if o.KMSClock == nil && has(RoleKMS) {
+			c := &shiftClock{}
+			s.clocks[ClockKMS], o.KMSClock = c, c.now
+		}
+		if o.IdentityClock == nil {
+			c := &shiftClock{}
+			s.clocks[ClockIdentity], o.IdentityClock = c, c.now
+		}
+	}
+
 	ic := o.Ingest
 	ic.DataDir = o.DataDir
 	ic.DataEndpoint = cmp.Or(o.PublicDataURL, url(dataLn))
@@ -291,6 +309,9 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	if s.clocks != nil {
+		mux.Handle(PathClock, s.clocks.handler())
+	}
 
 	if has(RoleKMS) {
 		if s.kms, err = kms.New(kms.Config{DataDir: filepath.Join(o.DataDir, "kms"), Region: ic.Region, Account: ic.Account,

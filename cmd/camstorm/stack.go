@@ -29,7 +29,7 @@ func newStackUpCommand() *cobra.Command {
 		role, pkiDir, identityDir, kmsURL          string
 		publicDataURL, publicIoTURL                string
 		hosts                                      []string
-		inContainers                               bool
+		inContainers, clockControl                 bool
 		idle, maxConn, dataKeyMaxAge               time.Duration
 		verbose                                    bool
 		cpuProfile                                 string
@@ -87,7 +87,7 @@ survive restarts (and kill -9); the CA is generated on first start and reused.`,
 			opts := stack.Options{
 				DataDir: dataDir, ControlAddr: listen, DataAddr: dataListen, KMSAddr: kmsListen, MetricsAddr: metricsListen,
 				IdentityAddr: identityListen, IoTAddr: iotListen,
-				Hosts: hosts, Role: role, PKIDir: pkiDir, IdentityDir: identityDir, KMSURL: kmsURL, PublicDataURL: publicDataURL, PublicIoTURL: publicIoTURL,
+				Hosts: hosts, Role: role, PKIDir: pkiDir, ClockControl: clockControl, IdentityDir: identityDir, KMSURL: kmsURL, PublicDataURL: publicDataURL, PublicIoTURL: publicIoTURL,
 				Ingest: ingest.Config{
 					IdleTimeout:           idle,
 					MaxConnectionDuration: maxConn,
@@ -137,6 +137,7 @@ survive restarts (and kill -9); the CA is generated on first start and reused.`,
 	f.StringVar(&identityListen, "identity-listen", "127.0.0.1:0", "STS and device-enrollment listen address (TLS)")
 	f.StringSliceVar(&hosts, "host", nil, "extra host names or addresses the server certificate covers (repeatable), e.g. a container's network alias")
 	f.DurationVar(&dataKeyMaxAge, "data-key-max-age", 0, "how long the ingest reuses a stream's data key before asking the KMS for a new one (default 5m)")
+	f.BoolVar(&clockControl, "clock-control", false, "serve POST /test/clock?service=kms|identity&shift=DURATION on the metrics listener, to make a KMS rotation period or a token's lifetime pass (tests and conformance suites only)")
 	f.BoolVar(&inContainers, "containers", false, "run the identity service, the KMS and the ingest as Docker containers of camstorm's own FROM-scratch image (needs a Docker engine; everything is removed on exit)")
 	f.StringVar(&role, "role", stack.RoleAll, "what this process serves: all, or one of identity, kms, ingest (a stack split across processes or containers)")
 	f.StringVar(&pkiDir, "pki-dir", "", "the CA's directory when shared between processes (default DATA/pki)")
