@@ -140,64 +140,66 @@ func TestControlPlaneWithAWSSDK(t *testing.T) {
 }
 
 func TestControlPlaneRejectsBadInput(t *testing.T) {
-	ctx := context.Background()
-	st := startStack(t, t.TempDir())
-	c := sdkClient(st)
-	for _, tc := range []struct {
-		name string
-		call func() error
-		want string
-	}{
-		{"invalid stream name", func() error {
-			_, err := c.CreateStream(ctx, &kv.CreateStreamInput{StreamName: aws.String("bad name!")})
-			return err
-		}, "InvalidArgumentException"},
-		{"negative retention", func() error {
-			_, err := c.CreateStream(ctx, &kv.CreateStreamInput{StreamName: aws.String("x"), DataRetentionInHours: aws.Int32(-1)})
-			return err
-		}, "InvalidArgumentException"},
-		{"bad APIName", func() error {
-			_, err := c.CreateStream(ctx, &kv.CreateStreamInput{StreamName: aws.String("y")})
-			if err != nil {
+	forEachStack(t, func(t *testing.T, st *stack.Stack) {
+		ctx := context.Background()
+		c := sdkClient(st)
+		for _, tc := range []struct {
+			name string
+			call func() error
+			want string
+		}{
+			{"invalid stream name", func() error {
+				_, err := c.CreateStream(ctx, &kv.CreateStreamInput{StreamName: aws.String("bad name!")})
 				return err
-			}
-			_, err = c.GetDataEndpoint(ctx, &kv.GetDataEndpointInput{StreamName: aws.String("y"), APIName: "NOPE"})
-			return err
-		}, "InvalidArgumentException"},
-		{"name and ARN both", func() error {
-			_, err := c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamName: aws.String("y"), StreamARN: aws.String("arn:aws:kinesisvideo:us-east-1:1:stream/y/1")})
-			return err
-		}, "InvalidArgumentException"},
-		{"ARN of a recreated stream", func() error {
-			_, err := c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamARN: aws.String("arn:aws:kinesisvideo:us-east-1:123456789012:stream/y/1")})
-			return err
-		}, "ResourceNotFoundException"},
-		{"too many tags", func() error {
-			tags := map[string]string{}
-			for i := range 51 {
-				tags[strings.Repeat("k", i+1)] = "v"
-			}
-			_, err := c.CreateStream(ctx, &kv.CreateStreamInput{StreamName: aws.String("z"), Tags: tags})
-			return err
-		}, "TagsPerResourceExceededLimitException"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := tc.call()
-			require.Error(t, err)
-			require.Equal(t, tc.want, apiCode(err), "%v", err)
-		})
-	}
+			}, "InvalidArgumentException"},
+			{"negative retention", func() error {
+				_, err := c.CreateStream(ctx, &kv.CreateStreamInput{StreamName: aws.String("x"), DataRetentionInHours: aws.Int32(-1)})
+				return err
+			}, "InvalidArgumentException"},
+			{"bad APIName", func() error {
+				_, err := c.CreateStream(ctx, &kv.CreateStreamInput{StreamName: aws.String("y")})
+				if err != nil {
+					return err
+				}
+				_, err = c.GetDataEndpoint(ctx, &kv.GetDataEndpointInput{StreamName: aws.String("y"), APIName: "NOPE"})
+				return err
+			}, "InvalidArgumentException"},
+			{"name and ARN both", func() error {
+				_, err := c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamName: aws.String("y"), StreamARN: aws.String("arn:aws:kinesisvideo:us-east-1:1:stream/y/1")})
+				return err
+			}, "InvalidArgumentException"},
+			{"ARN of a recreated stream", func() error {
+				_, err := c.DescribeStream(ctx, &kv.DescribeStreamInput{StreamARN: aws.String("arn:aws:kinesisvideo:us-east-1:123456789012:stream/y/1")})
+				return err
+			}, "ResourceNotFoundException"},
+			{"too many tags", func() error {
+				tags := map[string]string{}
+				for i := range 51 {
+					tags[strings.Repeat("k", i+1)] = "v"
+				}
+				_, err := c.CreateStream(ctx, &kv.CreateStreamInput{StreamName: aws.String("z"), Tags: tags})
+				return err
+			}, "TagsPerResourceExceededLimitException"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				err := tc.call()
+				require.Error(t, err)
+				require.Equal(t, tc.want, apiCode(err), "%v", err)
+			})
+		}
+	})
 }
 
 func TestJSONBodiesAreSizeLimited(t *testing.T) {
-	st := startStack(t, t.TempDir())
-	body := strings.NewReader(`{"StreamName":"` + strings.Repeat("a", 200<<10) + `"}`)
-	resp, err := st.AdminClient().Post(st.ControlPlaneURL+"/createStream", "application/json", body)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(resp.Body)
-	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, "%s", msg)
-	require.Equal(t, "InvalidArgumentException", resp.Header.Get("x-amzn-ErrorType"))
+	forEachStack(t, func(t *testing.T, st *stack.Stack) {
+		body := strings.NewReader(`{"StreamName":"` + strings.Repeat("a", 200<<10) + `"}`)
+		resp, err := st.AdminClient().Post(st.ControlPlaneURL+"/createStream", "application/json", body)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(resp.Body)
+		require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, "%s", msg)
+		require.Equal(t, "InvalidArgumentException", resp.Header.Get("x-amzn-ErrorType"))
+	})
 }
 
 func TestStreamsSurviveRestart(t *testing.T) {
@@ -233,33 +235,35 @@ func restarted(t *testing.T, st *stack.Stack) *stack.Stack {
 }
 
 func TestMetricsEndpoint(t *testing.T) {
-	st := startStack(t, t.TempDir())
-	_, _ = sdkClient(st).DescribeStream(context.Background(), &kv.DescribeStreamInput{StreamName: aws.String("none")})
-	junk, err := st.AdminClient().Post(st.ControlPlaneURL+"/no-such-operation-x1", "application/json", strings.NewReader("{}"))
-	require.NoError(t, err)
-	junk.Body.Close()
-	resp, err := http.Get(st.MetricsURL)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	require.Contains(t, string(b), `camstorm_ingest_requests_total{code="404",path="/describeStream",plane="control"} 1`)
-	require.Contains(t, string(b), `camstorm_ingest_requests_total{code="404",path="unknown",plane="control"} 1`, "junk paths share one label")
-	require.NotContains(t, string(b), "no-such-operation")
+	forEachStack(t, func(t *testing.T, st *stack.Stack) {
+		_, _ = sdkClient(st).DescribeStream(context.Background(), &kv.DescribeStreamInput{StreamName: aws.String("none")})
+		junk, err := st.AdminClient().Post(st.ControlPlaneURL+"/no-such-operation-x1", "application/json", strings.NewReader("{}"))
+		require.NoError(t, err)
+		junk.Body.Close()
+		resp, err := http.Get(st.MetricsURL)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		require.Contains(t, string(b), `camstorm_ingest_requests_total{code="404",path="/describeStream",plane="control"} 1`)
+		require.Contains(t, string(b), `camstorm_ingest_requests_total{code="404",path="unknown",plane="control"} 1`, "junk paths share one label")
+		require.NotContains(t, string(b), "no-such-operation")
+	})
 }
 
 func TestPlainHTTPIsRefused(t *testing.T) {
-	st := startStack(t, t.TempDir())
-	for _, u := range []string{st.ControlPlaneURL, st.DataPlaneURL} {
-		plain := "http://" + strings.TrimPrefix(u, "https://") + "/describeStream"
-		resp, err := http.Post(plain, "application/json", strings.NewReader(`{"StreamName":"x"}`))
-		if err == nil {
-			// Go's TLS server answers a plaintext request with 400 and closes.
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s", b)
-			require.Contains(t, string(b), "HTTPS")
+	forEachStack(t, func(t *testing.T, st *stack.Stack) {
+		for _, u := range []string{st.ControlPlaneURL, st.DataPlaneURL} {
+			plain := "http://" + strings.TrimPrefix(u, "https://") + "/describeStream"
+			resp, err := http.Post(plain, "application/json", strings.NewReader(`{"StreamName":"x"}`))
+			if err == nil {
+				// Go's TLS server answers a plaintext request with 400 and closes.
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s", b)
+				require.Contains(t, string(b), "HTTPS")
+			}
 		}
-	}
+	})
 }
 
 // TestKMSWithAWSSDK: the stack serves its reference KMS on its own TLS
