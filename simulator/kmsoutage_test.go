@@ -102,7 +102,8 @@ func liveThroughKMSOutage(t *testing.T, st *stack.Stack, outageFor time.Duration
 		// stored or not, the camera cannot know.
 		require.Contains(t, res.Failure.Message, fmt.Sprintf("%d of %d fragments were not acknowledged",
 			res.Ledger.DroppedFragments+res.Ledger.UnconfirmedFragments, res.Fragments), why)
-		require.Contains(t, res.Failure.Message, "4503 KMS_KEY_UNAVAILABLE", why)
+		// (Its last problem may be the connection the ERROR ACK closed, not
+		// the ERROR itself: the ACKs below say what the errors were.)
 
 		// The outage was felt: ERROR 4503 ACKs, each ending a session.
 		unavailable := 0
