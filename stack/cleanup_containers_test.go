@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -39,6 +38,5 @@ func TestNothingLeftAfterAFailingTest(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err, "the child must fail: %s", out)
 	require.Contains(t, string(out), "failing on purpose")
-	host, _ := os.Hostname()
-	require.Empty(t, leftoversOf(host+":"+strconv.Itoa(cmd.Process.Pid)), "left behind by the failing test: %s", out)
+	require.Empty(t, leftoversOf(containers.Owner(cmd.Process.Pid)), "left behind by the failing test: %s", out)
 }

@@ -9,8 +9,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -45,16 +43,6 @@ func (s *Stack) Container(role string) *containers.Container {
 		return nil
 	}
 	return map[string]*containers.Container{RoleIdentity: s.cs.identity, RoleKMS: s.cs.kms, RoleIngest: s.cs.ingest}[role]
-}
-
-// WaitHealthy waits until the role's container answers its health check
-// again, after it was started again.
-func (s *Stack) WaitHealthy(ctx context.Context, role string) error {
-	c := s.Container(role)
-	if c == nil {
-		return fmt.Errorf("stack: no %s container", role)
-	}
-	return waitHealthy(ctx, c.URL(portMetrics)+"/healthz", time.Minute)
 }
 
 // ContainersOptions tune StartContainers.
@@ -128,20 +116,21 @@ func StartContainers(ctx context.Context, o Options, co ContainersOptions) (*Sta
 			"--metrics-listen", "0.0.0.0:" + strconv.Itoa(portMetrics)}, hosts...)
 		cmd = append(cmd, args...)
 		c, err := sess.Start(ctx, containers.Spec{Name: role, Image: image, Cmd: cmd, Volumes: volumes,
-			Network: s.cs.network, Aliases: []string{role}, Ports: append(ports, containers.PortSpec{ContainerPort: portMetrics})})
+			Network: s.cs.network, Aliases: []string{role}, Ports: append(ports, containers.PortSpec{ContainerPort: portMetrics}),
+			HealthPort: portMetrics, HealthPath: "/healthz", StartupTimeout: time.Minute})
 		if err != nil {
 			return nil, fmt.Errorf("stack: starting the %s container: %w", role, err)
-		}
-		if err := waitHealthy(ctx, c.URL(portMetrics)+"/healthz", 60*time.Second); err != nil {
-			logs, _ := c.Logs(context.WithoutCancel(ctx))
-			return nil, fmt.Errorf("stack: the %s container: %w; its output:\n%s", role, err, lastLines(logs, 20))
 		}
 		logf("stack: %s container healthy after %s", role, time.Since(t0).Round(time.Millisecond))
 		return c, nil
 	}
 	// Host ports are picked before the containers start, so the public
 	// URLs the identity service and the ingest give out are known.
-	iot, data, err := freePorts()
+	iot, err := containers.FreeLoopbackPort()
+	if err != nil {
+		return nil, err
+	}
+	data, err := containers.FreeLoopbackPort()
 	if err != nil {
 		return nil, err
 	}
@@ -221,60 +210,6 @@ func endpointsOf(ctx context.Context, c *containers.Container) (Endpoints, error
 	return Endpoints{}, fmt.Errorf("stack: the %s container printed no endpoints", c.Name)
 }
 
-// waitHealthy polls url (plain HTTP, so no shell is needed in the
-// container) until it answers 200.
-func waitHealthy(ctx context.Context, url string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	hc := &http.Client{Timeout: 2 * time.Second}
-	var last error
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := hc.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("%s answered %s", url, resp.Status)
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not healthy after %s: %w", timeout, last)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-// lastLines is the end of a container's output.
-func lastLines(b []byte, n int) string {
-	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
-}
-
-// freePorts picks two free loopback ports (both held open while picked,
-// so they differ).
-func freePorts() (int, int, error) {
-	a, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, 0, fmt.Errorf("stack: picking a free port: %w", err)
-	}
-	defer a.Close()
-	b, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, 0, fmt.Errorf("stack: picking a free port: %w", err)
-	}
-	defer b.Close()
-	return a.Addr().(*net.TCPAddr).Port, b.Addr().(*net.TCPAddr).Port, nil
-}
-
 // AuditLogs returns the audit log of every process of the stack, by
 // service: one log in this process (embedded; flushed first), or the log
 // in each container's volume (containers mode; records reach the file
@@ -349,10 +284,7 @@ func (s *Stack) RestartContainers(ctx context.Context) error {
 		}
 	}
 	for _, role := range []string{RoleIdentity, RoleKMS, RoleIngest} {
-		if err := s.Container(role).Start(ctx); err != nil {
-			return err
-		}
-		if err := s.WaitHealthy(ctx, role); err != nil {
+		if err := s.Container(role).Start(ctx); err != nil { // returns once healthy again
 			return err
 		}
 	}

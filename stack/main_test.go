@@ -1,10 +1,9 @@
 package stack_test
 
 import (
+	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -31,30 +30,13 @@ func TestMain(m *testing.M) {
 }
 
 // leftovers lists this process's containers, networks and volumes.
-func leftovers() []string {
-	host, _ := os.Hostname()
-	return leftoversOf(host + ":" + strconv.Itoa(os.Getpid()))
-}
+func leftovers() []string { return leftoversOf(containers.Owner(os.Getpid())) }
 
-// leftoversOf lists an owner's (host:pid) containers, networks and
-// volumes, by their owner label; none when there is no docker command.
+// leftoversOf lists an owner's containers, networks and volumes.
 func leftoversOf(owner string) []string {
-	filter := "label=" + containers.LabelOwner + "=" + owner
-	var left []string
-	for _, args := range [][]string{
-		{"ps", "-a", "--filter", filter, "--format", "container {{.Names}}"},
-		{"network", "ls", "--filter", filter, "--format", "network {{.Name}}"},
-		{"volume", "ls", "--filter", filter, "--format", "volume {{.Name}}"},
-	} {
-		out, err := exec.Command("docker", args...).Output()
-		if err != nil {
-			return nil
-		}
-		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			if l != "" {
-				left = append(left, l)
-			}
-		}
+	left, err := containers.Owned(context.Background(), owner)
+	if err != nil {
+		return []string{err.Error()}
 	}
 	return left
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/camstorm/camstorm/stack/audit"
 	"github.com/camstorm/camstorm/stack/iam"
 	"github.com/camstorm/camstorm/stack/iam/sigv4"
-	"github.com/camstorm/camstorm/stack/ingest"
 )
 
 // How the gateway sees each of the stack's services.
@@ -170,5 +169,3 @@ func roleCredentials(svc *iam.Service, roleARN, session string) aws.CredentialsP
 			Source: "camstorm stack", CanExpire: true, Expires: c.Expiration}, nil
 	})
 }
-
-var _ ingest.Authorizer = (*access)(nil)

@@ -4,10 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -18,26 +15,13 @@ import (
 	"github.com/camstorm/camstorm/stack/containers"
 )
 
-// ours lists what Docker holds of one owner (LabelOwner = host:pid):
-// containers, networks and volumes, by kind.
+// ours lists what Docker holds of one owner: containers, networks and
+// volumes.
 func ours(t *testing.T, owner string) []string {
 	t.Helper()
-	var out []string
-	filter := "label=" + containers.LabelOwner + "=" + owner
-	for _, args := range [][]string{
-		{"ps", "-a", "--filter", filter, "--format", "container {{.Names}}"},
-		{"network", "ls", "--filter", filter, "--format", "network {{.Name}}"},
-		{"volume", "ls", "--filter", filter, "--format", "volume {{.Name}}"},
-	} {
-		b, err := exec.Command("docker", args...).Output()
-		require.NoError(t, err, "docker %v", args)
-		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-			if l != "" {
-				out = append(out, l)
-			}
-		}
-	}
-	return out
+	left, err := containers.Owned(context.Background(), owner)
+	require.NoError(t, err)
+	return left
 }
 
 // TestStackUpContainersCleansUpOnInterrupt: `camstorm stack up
@@ -57,8 +41,7 @@ func TestStackUpContainersCleansUpOnInterrupt(t *testing.T) {
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	host, _ := os.Hostname()
-	owner := host + ":" + strconv.Itoa(cmd.Process.Pid)
+	owner := containers.Owner(cmd.Process.Pid)
 
 	line, err := bufio.NewReader(stdout).ReadBytes('\n')
 	require.NoError(t, err, "no endpoints line; stderr: %s", stderr.String())

@@ -325,8 +325,9 @@ func (w *healthWait) WaitUntilReady(ctx context.Context, target wait.StrategyTar
 	}
 }
 
-// freeLoopbackPort asks the kernel for a free port on 127.0.0.1.
-func freeLoopbackPort() (int, error) {
+// FreeLoopbackPort asks the kernel for a free port on 127.0.0.1, for a
+// PortSpec.HostPort a caller must know before the container starts.
+func FreeLoopbackPort() (int, error) {
 	l, err := net.Listen("tcp", loopback+":0")
 	if err != nil {
 		return 0, fmt.Errorf("containers: pick a free loopback port: %w", err)

@@ -393,7 +393,7 @@ func TestStartPicksAgainWhenPortTaken(t *testing.T) {
 		if picks++; picks == 1 {
 			return taken, nil
 		}
-		return freeLoopbackPort()
+		return FreeLoopbackPort()
 	}
 	spec := Spec{Name: "metrics", Image: ref, Cmd: []string{"stack", "up", "--metrics-listen", "0.0.0.0:8080"},
 		Ports: []PortSpec{{ContainerPort: 8080}}, HealthPort: 8080, HealthPath: "/healthz"}

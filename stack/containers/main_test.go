@@ -9,8 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/moby/moby/client"
 )
 
 // ownerChildEnv makes the test binary wait until its stdin closes and
@@ -70,34 +68,9 @@ func nothingLeft() error {
 		o := labels[LabelOwner]
 		return o == self || fakeOwners[o] || strings.HasPrefix(o, "elsewhere.test:")
 	}
-	f := make(client.Filters).Add("label", LabelStack+"=1")
-	var left []string
-	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	left, err := listOurs(ctx, cli, ours)
 	if err != nil {
 		return err
-	}
-	for _, c := range cs.Items {
-		if ours(c.Labels) {
-			left = append(left, "container "+containerName(c.Names, c.ID))
-		}
-	}
-	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
-	if err != nil {
-		return err
-	}
-	for _, n := range ns.Items {
-		if ours(n.Labels) {
-			left = append(left, "network "+n.Name)
-		}
-	}
-	vs, err := cli.VolumeList(ctx, client.VolumeListOptions{Filters: f})
-	if err != nil {
-		return err
-	}
-	for _, v := range vs.Items {
-		if ours(v.Labels) {
-			left = append(left, "volume "+v.Name)
-		}
 	}
 	if len(left) == 0 {
 		return nil

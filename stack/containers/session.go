@@ -127,7 +127,7 @@ func NewSession(ctx context.Context, opts SessionOptions) (*Session, error) {
 		cli:          cli,
 		logger:       logger,
 		closeTimeout: closeTimeout,
-		pickPort:     freeLoopbackPort,
+		pickPort:     FreeLoopbackPort,
 		volumes:      map[string]string{},
 	}
 	s.labels[LabelSession] = s.id
@@ -145,12 +145,15 @@ type logfLogger func(format string, args ...any)
 
 func (l logfLogger) Printf(format string, args ...any) { l(format, args...) }
 
-func selfOwner() string {
+func selfOwner() string { return ownerOf(os.Getpid()) }
+
+// ownerOf is the LabelOwner value of process pid on this host.
+func ownerOf(pid int) string {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "unknown-host"
 	}
-	return host + ":" + strconv.Itoa(os.Getpid())
+	return host + ":" + strconv.Itoa(pid)
 }
 
 // ID is the session's random id, the value of LabelSession.
