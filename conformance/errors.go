@@ -1,0 +1,10 @@
+package conformance
+
+import "errors"
+
+func joinProblems(problems []error) error {
+	if len(problems) == 0 {
+		return nil
+	}
+	return errors.Join(problems...)
+}
