@@ -100,6 +100,7 @@ func WriteJUnit(w io.Writer, r *Report) error {
 			tc.Skipped = &junitProblem{Message: res.Reason}
 			s.Skipped++
 		}
+		s.Cases = append(s.Cases, tc)
 		s.Tests++
 		s.Time = seconds(Duration(parseSeconds(s.Time) + time.Duration(res.Duration)))
 		out.Tests++

@@ -178,7 +178,7 @@ func Select(suites []*Suite, patterns []string) ([]*Suite, error) {
 
 // watchdogGrace is how long a case that overran its timeout gets to notice
 // its cancelled context before the runner gives up on it.
-const watchdogGrace = 10 * time.Second
+var watchdogGrace = 10 * time.Second
 
 // Run runs the selected cases and returns the report; every case runs, so
 // all failures are collected. Parallel cases run side by side (at most
