@@ -23,7 +23,7 @@ type Frame struct {
 }
 
 // Fragment is one cluster: frames FrameSpacing apart from Timecode (ms
-// since the epoch, absolute timecodes), the first a key frame.
+// since the epoch, absolute timecodes), the first of each track a key frame.
 type Fragment struct {
 	Timecode int64
 	Frames   []Frame
@@ -64,12 +64,15 @@ func (f Fragment) Encode() []byte {
 	if err := w.StartCluster(f.Timecode); err != nil {
 		panic("probe: cluster: " + err.Error())
 	}
+	var keyed [256]bool
 	for i, fr := range f.Frames {
 		track := fr.Track
 		if track == 0 {
 			track = 1
 		}
-		if err := w.WriteFrame(track, f.Timecode+int64(i)*spacing, i == 0, fr.Data); err != nil {
+		key := !keyed[track]
+		keyed[track] = true
+		if err := w.WriteFrame(track, f.Timecode+int64(i)*spacing, key, fr.Data); err != nil {
 			panic("probe: frame: " + err.Error())
 		}
 	}
@@ -249,7 +252,12 @@ func (u *Upload) Finish(ctx context.Context, timeout time.Duration) []TimedAck {
 // PERSISTED (or an ERROR), closes, and returns every ACK. The error is the
 // first fragment that was not persisted.
 func (c *Client) Put(ctx context.Context, stream string, frags ...Fragment) ([]TimedAck, error) {
-	u, err := c.StartUpload(ctx, stream, Header())
+	return c.PutWithHeader(ctx, stream, Header(), frags...)
+}
+
+// PutWithHeader is Put for a stream with other tracks (e.g. SealedHeader).
+func (c *Client) PutWithHeader(ctx context.Context, stream string, header []byte, frags ...Fragment) ([]TimedAck, error) {
+	u, err := c.StartUpload(ctx, stream, header)
 	if err != nil {
 		return nil, err
 	}
