@@ -69,6 +69,9 @@ type containerStack struct {
 // volume and network it made. It fails with one sentence when no Docker
 // engine is reachable (containers.Available).
 func StartContainers(ctx context.Context, o Options, co ContainersOptions) (*Stack, error) {
+	if len(o.Defects) > 0 {
+		return nil, errors.New("stack: deliberate defects (Options.Defects) apply to the embedded stack only; start it with StartEmbedded or stacktest.Start")
+	}
 	logf := co.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}

@@ -79,6 +79,8 @@ type gateway struct {
 	audit           *audit.Log
 	region, account string
 	logf            func(format string, args ...any)
+	// noAuditOnDenial is the deliberate defect DefectNoAuditOnDenial.
+	noAuditOnDenial bool
 }
 
 // wrap puts the gateway in front of a service's handler.
@@ -171,6 +173,9 @@ func (g *gateway) record(r *http.Request, svc service, op string, start time.Tim
 		if o.ErrorCode == "" {
 			o.ErrorCode = http.StatusText(rw.status)
 		}
+	}
+	if g.noAuditOnDenial && (rw.status == http.StatusForbidden || rw.status == http.StatusUnauthorized) {
+		return // deliberate defect: denials leave no trace
 	}
 	rec := svc.source.FromRequest(r, o)
 	rec.EventTime = start.UTC().Truncate(time.Second)

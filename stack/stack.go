@@ -83,6 +83,9 @@ type Options struct {
 	// metrics listener). Never in production. KMSClock and IdentityClock,
 	// when set, win.
 	ClockControl bool
+	// Defects start the stack with deliberate flaws (defects.go), to prove
+	// that conformance suites catch them. Never in production.
+	Defects []Defect
 }
 
 // Endpoints describe a running stack to its clients; `camstorm stack up`
@@ -119,22 +122,31 @@ type Endpoints struct {
 // Stack is a running embedded stack.
 type Stack struct {
 	Endpoints
-	ingest  *ingest.Server
-	kms     *kms.Server
-	kmsHTTP *http.Client // the ingest's connections to its KMS
-	kmsLink *kmsLink     // and the network path they take
-	iam     *iam.Service
-	audit   *audit.Log
-	gateway *gateway
-	access  *access
-	cs      *containerStack // containers mode
-	clocks  clocks          // shiftable clocks (Options.ClockControl)
-	ca      *pki.CA
-	servers []*http.Server
-	tempDir string
-	errs    chan error
-	once    sync.Once
-	logf    func(format string, args ...any)
+	ingest *ingest.Server
+	// The ingest's listeners serve it through these, so RestartIngest and
+	// CrashIngest can put a new ingest behind the same URLs.
+	ingestMu     sync.Mutex
+	ingestCfg    ingest.Config
+	controlH     *swapHandler
+	dataH        *swapHandler
+	metricsH     *swapHandler
+	ingestConns  *connSet
+	ingestClosed bool // Close ran: no more restarts
+	kms          *kms.Server
+	kmsHTTP      *http.Client // the ingest's connections to its KMS
+	kmsLink      *kmsLink     // and the network path they take
+	iam          *iam.Service
+	audit        *audit.Log
+	gateway      *gateway
+	access       *access
+	cs           *containerStack // containers mode
+	clocks       clocks          // shiftable clocks (Options.ClockControl)
+	ca           *pki.CA
+	servers      []*http.Server
+	tempDir      string
+	errs         chan error
+	once         sync.Once
+	logf         func(format string, args ...any)
 }
 
 // Roles a stack process can play: all of them (the embedded stack), or
@@ -170,6 +182,13 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, fmt.Errorf("stack: role %q: want %s, %s, %s or %s", o.Role, RoleAll, RoleIdentity, RoleKMS, RoleIngest)
 	}
 	has := func(r string) bool { return role == RoleAll || role == r }
+	defects, err := newDefectSet(o.Defects)
+	if err != nil {
+		return nil, err
+	}
+	if defects[DefectPlaintextAtRest] {
+		o.PlaintextAtRest = true
+	}
 	if o.DataDir == "" {
 		dir, err := os.MkdirTemp("", "camstorm-stack-*")
 		if err != nil {
@@ -186,7 +205,6 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			s.Close(context.Background())
 		}
 	}()
-	var err error
 	if s.ca, err = pki.LoadOrCreate(cmp.Or(o.PKIDir, filepath.Join(o.DataDir, "pki"))); err != nil {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
@@ -238,6 +256,17 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
 	tlsCfg := pki.ServerTLS(cert)
+	if defects[DefectWeakTLS] {
+		tlsCfg.MinVersion = tls.VersionTLS10 // deliberate defect
+	}
+	// tlsListener serves TLS; with the defect plain-http, the control and
+	// data planes also answer unencrypted HTTP on the same port.
+	tlsListener := func(ln net.Listener, plainToo bool) net.Listener {
+		if plainToo && defects[DefectPlainHTTP] {
+			return newSniffListener(ln, tlsCfg)
+		}
+		return tls.NewListener(ln, tlsCfg)
+	}
 	url := func(ln net.Listener) string {
 		if ln == nil {
 			return ""
@@ -268,7 +297,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	idDir := cmp.Or(o.IdentityDir, filepath.Join(o.DataDir, "iam"))
 	if has(RoleIdentity) {
 		s.iam, err = iam.Open(iam.Config{DataDir: idDir, CA: s.ca, Account: ic.Account,
-			Clock: o.IdentityClock, CredentialProviderURL: iotURL, Logf: s.logf})
+			Clock: o.IdentityClock, CredentialProviderURL: iotURL, Logf: s.logf, IgnoreRevocation: defects[DefectIgnoreRevocation]})
 	} else {
 		s.iam, err = iam.OpenReplica(iam.Config{DataDir: idDir, Account: ic.Account, Clock: o.IdentityClock, Logf: s.logf})
 	}
@@ -281,11 +310,12 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if s.audit, err = audit.Open(filepath.Join(o.DataDir, "audit", "audit.log"), audit.Options{Logf: s.logf}); err != nil {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
-	g, err := newGateway(s.iam, s.audit, ic.Region, ic.Account, s.logf)
+	g, err := newGateway(s.iam, s.audit, ic.Region, ic.Account, s.logf, defects)
 	if err != nil {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
-	acc := &access{iam: s.iam, region: ic.Region, clock: time.Now, parsed: map[string]*policy.Policy{}}
+	acc := &access{iam: s.iam, region: ic.Region, clock: time.Now, parsed: map[string]*policy.Policy{},
+		ignoreOwnership: defects[DefectIgnoreStreamOwnership], ignoreKeyPolicy: defects[DefectIgnoreKeyPolicy]}
 	s.gateway, s.access = g, acc
 	ingestRole := s.iam.RoleARN(IngestRoleName)
 	if has(RoleIdentity) {
@@ -315,13 +345,17 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 
 	if has(RoleKMS) {
 		if s.kms, err = kms.New(kms.Config{DataDir: filepath.Join(o.DataDir, "kms"), Region: ic.Region, Account: ic.Account,
-			Clock: o.KMSClock, Logf: s.logf, Caller: acc.kmsCaller(ingestRole)}); err != nil {
+			Clock: o.KMSClock, Logf: s.logf, Caller: acc.kmsCaller(ingestRole), Defects: kms.Defects{
+				ForgetOldKeyVersions:    defects[DefectForgetOldKeyVersions],
+				StaleKeyVersion:         defects[DefectStaleKeyVersion],
+				IgnoreEncryptionContext: defects[DefectIgnoreEncryptionContext],
+			}}); err != nil {
 			return nil, fmt.Errorf("stack: %w", err)
 		}
 		kmsMux := http.NewServeMux()
 		kmsMux.Handle(PathKeyUse, keyUseHandler(acc, s.kms, ingestRole))
 		kmsMux.Handle("/", s.kms.Handler())
-		s.serve(tls.NewListener(kmsLn, tlsCfg), g.wrap(kmsService(g), kmsMux))
+		s.serve(tlsListener(kmsLn, false), g.wrap(kmsService(g), kmsMux))
 	}
 	if has(RoleIngest) {
 		if !o.PlaintextAtRest && ic.KMS == nil {
@@ -342,13 +376,26 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 					Region: ic.Region, Service: signKMS}}}
 		}
 		ic.Authorizer = acc
+		ic.Defects = ingest.Defects{
+			ReuseNonce:              defects[DefectReuseNonce],
+			DropResentFragment:      defects[DefectDropResentFragment],
+			DuplicateResentFragment: defects[DefectDuplicateResentFragment],
+			PersistedBeforeDurable:  defects[DefectPersistedBeforeDurable],
+			TamperMedia:             defects[DefectTamperMedia],
+			ReorderFragments:        defects[DefectReorderFragments],
+			WrongErrorAck:           defects[DefectWrongErrorAck],
+		}
 		if s.ingest, err = ingest.New(ic); err != nil {
 			return nil, err
 		}
+		s.ingestCfg = ic
+		s.controlH, s.dataH, s.metricsH = newSwapHandler(s.ingest.ControlHandler()), newSwapHandler(s.ingest.DataHandler()),
+			newSwapHandler(s.ingest.MetricsHandler())
+		s.ingestConns = &connSet{conns: map[net.Conn]struct{}{}}
 		s.ControlPlaneURL, s.DataPlaneURL = url(ctlLn), ic.DataEndpoint
-		s.serve(tls.NewListener(ctlLn, tlsCfg), g.wrap(kvsService(g, false), s.ingest.ControlHandler()))
-		s.serve(tls.NewListener(dataLn, tlsCfg), g.wrap(kvsService(g, true), s.ingest.DataHandler()))
-		mux.Handle("/metrics", s.ingest.MetricsHandler())
+		s.serveTracked(tlsListener(ctlLn, true), g.wrap(kvsService(g, false), s.controlH), s.ingestConns)
+		s.serveTracked(tlsListener(dataLn, true), g.wrap(kvsService(g, true), s.dataH), s.ingestConns)
+		mux.Handle("/metrics", s.metricsH)
 	}
 	if has(RoleIdentity) {
 		idURL := url(idLn)
@@ -357,8 +404,12 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		idMux.Handle("/enroll", g.wrapUnsigned(iotService(g, "EnrollThing"), s.iam.EnrollHandler()))
 		idMux.Handle("/certificates/", g.wrap(iotAPIService(g), updateCertificateHandler(acc, s.iam)))
 		idMux.Handle("/", g.wrap(stsService(g), s.iam.STSHandler(authenticatedCaller, acc.authorizeAssumeRole)))
-		s.serve(tls.NewListener(idLn, tlsCfg), idMux)
-		s.serve(tls.NewListener(iotLn, s.iam.CredentialProviderTLS(cert)), g.wrapUnsigned(iotService(g, "AssumeRoleWithCertificate"), s.iam.CredentialProviderHandler()))
+		s.serve(tlsListener(idLn, false), idMux)
+		iotTLS := s.iam.CredentialProviderTLS(cert)
+		if defects[DefectWeakTLS] {
+			iotTLS.MinVersion = tls.VersionTLS10 // deliberate defect
+		}
+		s.serve(tls.NewListener(iotLn, iotTLS), g.wrapUnsigned(iotService(g, "AssumeRoleWithCertificate"), s.iam.CredentialProviderHandler()))
 	}
 	s.serve(metLn, mux)
 	ok = true
@@ -368,7 +419,16 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 func (s *Stack) serve(ln net.Listener, h http.Handler) {
 	// Connection-level errors (TLS handshakes cut by a client's network,
 	// which fleets do on purpose) go to the ingest's log, not to stderr.
+	s.serveTracked(ln, h, nil)
+}
+
+// serveTracked is serve, noting the server's connections in conns (if
+// set) so that CrashIngest can cut them.
+func (s *Stack) serveTracked(ln net.Listener, h http.Handler, conns *connSet) {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(logfWriter(s.logf), "", 0)}
+	if conns != nil {
+		srv.ConnState = conns.track
+	}
 	s.servers = append(s.servers, srv)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -389,7 +449,11 @@ func (w logfWriter) Write(b []byte) (int, error) {
 func (s *Stack) Err() <-chan error { return s.errs }
 
 // Ingest is the running ingest server.
-func (s *Stack) Ingest() *ingest.Server { return s.ingest }
+func (s *Stack) Ingest() *ingest.Server {
+	s.ingestMu.Lock()
+	defer s.ingestMu.Unlock()
+	return s.ingest
+}
 
 // SetKMSReachable partitions the ingest from the stack's KMS (false) or
 // heals the partition (true), to test how producers and readers live
@@ -472,10 +536,13 @@ func (s *Stack) IAM() *iam.Service { return s.iam }
 func (s *Stack) Close(ctx context.Context) error {
 	var err error
 	s.once.Do(func() {
+		s.ingestMu.Lock()
+		s.ingestClosed = true
 		if s.ingest != nil {
 			// End streaming sessions first so Shutdown does not wait on them.
 			err = s.ingest.Close()
 		}
+		s.ingestMu.Unlock()
 		for _, srv := range s.servers {
 			if e := srv.Shutdown(ctx); e != nil {
 				_ = srv.Close()

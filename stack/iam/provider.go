@@ -36,7 +36,7 @@ func (s *Service) activeCertificate(id string) (Certificate, error) {
 	switch {
 	case !ok:
 		return Certificate{}, fmt.Errorf("%w: the client certificate is not registered with this stack", ErrAccessDenied)
-	case c.Status != CertificateActive:
+	case c.Status != CertificateActive && !(s.cfg.IgnoreRevocation && c.Status == CertificateRevoked):
 		return Certificate{}, fmt.Errorf("%w: the client certificate is %s", ErrAccessDenied, c.Status)
 	case !s.cfg.Clock().Before(c.NotAfter):
 		return Certificate{}, fmt.Errorf("%w: the client certificate expired at %s", ErrAccessDenied, c.NotAfter.Format(time.RFC3339))

@@ -82,6 +82,10 @@ type Config struct {
 	// Logf receives one line per state change and refused request; nil
 	// discards them.
 	Logf func(format string, args ...any)
+	// IgnoreRevocation is a deliberate defect, only for proving that
+	// conformance suites catch it (stack.Defect), never for production:
+	// the credential provider serves revoked certificates.
+	IgnoreRevocation bool
 }
 
 var accountPattern = regexp.MustCompile(`^[0-9]{12}$`)

@@ -275,8 +275,13 @@ func (a *assembler) open(ev mkv.Event) *kvsapi.Ack {
 	}
 	a.carried = nil
 	// Store once: a resent fragment keeps the number it was stored under.
-	if info, ok := s.store.ByProducerTime(a.ps.name, pms); ok {
+	dup := s.cfg.Defects
+	if info, ok := s.store.ByProducerTime(a.ps.name, pms); ok && !dup.DuplicateResentFragment {
 		f.number, f.duplicate = info.Number, true
+	} else if dup.DropResentFragment && s.seen.saw(a.ps.name, pms) {
+		// Deliberate defect: seen before, so taken for stored, though an
+		// upload cut mid-fragment never was.
+		f.number, f.duplicate = s.store.NextFragmentNumber(), true
 	} else {
 		f.number = s.store.NextFragmentNumber()
 		f.cluster = clusterBufs.Get().(*[]byte)

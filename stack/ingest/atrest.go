@@ -42,6 +42,12 @@ func atRestAAD(streamARN, number string) []byte {
 // sealPayload encrypts a version-1 payload (given as parts) under key and
 // returns the version-2 payload.
 func sealPayload(key DataKey, streamARN, number string, parts [][]byte) ([]byte, error) {
+	return sealPayloadWith(key, streamARN, number, parts, false)
+}
+
+// sealPayloadWith is sealPayload; reuseNonce is the deliberate defect
+// Defects.ReuseNonce (one nonce per data key).
+func sealPayloadWith(key DataKey, streamARN, number string, parts [][]byte, reuseNonce bool) ([]byte, error) {
 	aead, err := newAtRestAEAD(key.Plaintext)
 	if err != nil {
 		return nil, err
@@ -59,7 +65,9 @@ func sealPayload(key DataKey, streamARN, number string, parts [][]byte) ([]byte,
 	out = binary.AppendUvarint(out, uint64(len(key.Wrapped)))
 	out = append(out, key.Wrapped...)
 	nonce := out[len(out) : len(out)+atRestNonceSize]
-	if _, err := rand.Read(nonce); err != nil {
+	if reuseNonce {
+		copy(nonce[:atRestNonceSize], fixedNonce(key.Wrapped))
+	} else if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
 	out = out[:len(out)+atRestNonceSize]

@@ -163,7 +163,11 @@ func (s *Server) getMediaForFragmentList(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	defer cw.close()
-	for _, num := range in.Fragments {
+	order := in.Fragments
+	if s.cfg.Defects.ReorderFragments {
+		order = pairwiseSwapped(order) // deliberate defect
+	}
+	for _, num := range order {
 		select {
 		case <-r.Context().Done():
 			return
@@ -188,7 +192,7 @@ func (s *Server) getMediaForFragmentList(w http.ResponseWriter, r *http.Request)
 			err = cw.writeError(num, chunkErrFragmentNotFound)
 		default:
 			s.cfg.Logf("ingest: GetMediaForFragmentList %s: fragment %s: %v", name, num, err)
-			err = cw.writeError(num, chunkErrorFor(err))
+			err = cw.writeError(num, s.chunkErrorFor(err))
 		}
 		if err != nil {
 			return

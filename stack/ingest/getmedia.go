@@ -168,7 +168,7 @@ func (s *Server) getMedia(w http.ResponseWriter, r *http.Request) {
 			return false
 		}
 		s.cfg.Logf("ingest: GetMedia %s: fragment %s: %v", name, info.Number, err)
-		_ = cw.writeError(info.Number, chunkErrorFor(err))
+		_ = cw.writeError(info.Number, s.chunkErrorFor(err))
 		return false
 	}
 	cursor := pos.after
@@ -183,11 +183,17 @@ func (s *Server) getMedia(w http.ResponseWriter, r *http.Request) {
 		if last, ok := s.store.Last(name); ok {
 			newest = last.ServerMs
 		}
-		for _, info := range batch {
+		order := batch
+		if s.cfg.Defects.ReorderFragments {
+			order = pairwiseSwapped(batch) // deliberate defect
+		}
+		for _, info := range order {
 			if stopped() || !send(info, max(0, newest-info.ServerMs)) {
 				return
 			}
-			cursor = info.Number
+		}
+		if len(batch) > 0 {
+			cursor = batch[len(batch)-1].Number
 		}
 		if len(batch) == getMediaBatch {
 			continue
@@ -229,6 +235,8 @@ type chunkWriter struct {
 	keys      *dataKeys
 	streamARN string
 	keyDenied error
+	// tamper is the deliberate defect Defects.TamperMedia.
+	tamper bool
 }
 
 // startMediaResponse sends the 200 of GetMedia or GetMediaForFragmentList.
@@ -236,7 +244,7 @@ func (s *Server) startMediaResponse(w http.ResponseWriter) (*chunkWriter, bool) 
 	conns := s.metrics.connections.WithLabelValues("get_media")
 	conns.Inc()
 	cw := &chunkWriter{
-		w: w, rc: http.NewResponseController(w), store: s.store,
+		w: w, rc: http.NewResponseController(w), store: s.store, tamper: s.cfg.Defects.TamperMedia,
 		writeTimeout: s.cfg.IdleTimeout,
 		bytesOut:     s.metrics.bytes.WithLabelValues("out"),
 		close:        conns.Dec,
@@ -304,6 +312,9 @@ func (c *chunkWriter) writeFragment(info fragstore.Info, behindMs int64, withTok
 	if err != nil {
 		return err
 	}
+	if c.tamper {
+		tamperFirstBlock(p.cluster) // c's own buffer (or the opened payload)
+	}
 	c.head = appendChunkHead(c.head[:0], p.header, info.Number, info.ServerMs, info.ProducerMs)
 	if !withToken {
 		behindMs = -1
@@ -314,9 +325,9 @@ func (c *chunkWriter) writeFragment(info fragstore.Info, behindMs int64, withTok
 
 // chunkErrorFor is the error chunk id for a fragment that failed to be
 // served: the KMS ids (4500–4506) when KMS refused its data key.
-func chunkErrorFor(err error) int {
+func (s *Server) chunkErrorFor(err error) int {
 	if errors.Is(err, errKMS) {
-		return int(kmsErrorID(err))
+		return int(s.errorIDFor(err))
 	}
 	return chunkErrInternal
 }

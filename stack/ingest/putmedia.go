@@ -315,7 +315,7 @@ func (ps *putSession) seal(keys *dataKeys, f *inboundFragment, parts [][]byte) (
 	if err != nil {
 		return nil, err
 	}
-	return sealPayload(key, rec.ARN, f.number, parts)
+	return sealPayloadWith(key, rec.ARN, f.number, parts, ps.s.cfg.Defects.ReuseNonce)
 }
 
 // kmsCallTimeout bounds one KMS call of the ingest.
@@ -336,7 +336,7 @@ func (ps *putSession) persist() {
 			failed = true
 			ps.stop(stopDeleted)
 		}
-		if failed {
+		if failed || ps.s.crashed.Load() { // a crash stores nothing more
 			f.release()
 			continue
 		}
@@ -353,11 +353,20 @@ func (ps *putSession) persist() {
 				f.release()
 				failed = true
 				ps.s.cfg.Logf("ingest: %s: encrypting fragment %s: %v", ps.name, f.number, err)
-				ps.archivalErr = errorAckFor(kmsErrorID(err), f)
+				ps.archivalErr = errorAckFor(ps.s.errorIDFor(err), f)
 				ps.stop(stopArchival)
 				continue
 			}
 			frag.Parts = [][]byte{sealed}
+		}
+		frag.StoreResent = ps.s.cfg.Defects.DuplicateResentFragment
+		if d := ps.s.delayed; d != nil { // deliberate defect: PERSISTED before the write
+			d.add(frag)
+			f.release()
+			ps.acks.send(kvsapi.Ack{EventType: kvsapi.EventPersisted, FragmentNumber: f.number,
+				FragmentTimecode: f.timecode, HasTimecode: true}, f.firstByte)
+			outcomes.WithLabelValues("persisted").Inc()
+			continue
 		}
 		info, err := ps.s.store.Append(context.Background(), frag)
 		f.release()

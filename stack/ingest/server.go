@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/camstorm/camstorm/internal/kvsapi"
@@ -62,6 +63,10 @@ type Config struct {
 	// Registerer receives the ingest's Prometheus metrics; default a fresh registry.
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
+
+	// Defects are deliberate flaws, only for proving that conformance
+	// suites catch them (stack.Defect); never for production.
+	Defects Defects
 }
 
 func (c *Config) applyDefaults() error {
@@ -131,6 +136,12 @@ type Server struct {
 	// storing counts sessions that may still append to the store: Close
 	// waits for them, so every fragment acknowledged RECEIVED is stored.
 	storing sync.WaitGroup
+	// crashed: Crash ended the server; nothing more is stored.
+	crashed atomic.Bool
+
+	// State of deliberate defects (Config.Defects).
+	seen    seenTimes      // DropResentFragment
+	delayed *delayedWrites // PersistedBeforeDurable
 }
 
 // New opens the store in cfg.DataDir and returns a server ready to serve.
@@ -160,6 +171,9 @@ func New(cfg Config) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
+	if cfg.Defects.PersistedBeforeDurable {
+		s.delayed = newDelayedWrites(s)
+	}
 	return s, nil
 }
 
@@ -184,6 +198,34 @@ func (s *Server) Close() error {
 	// A producer resumes after its last RECEIVED (kvs-protocol.md §4.4), so
 	// a received fragment the store never got would be lost for good.
 	s.storing.Wait()
+	if s.delayed != nil {
+		s.delayed.close(true)
+	}
+	return s.store.Close()
+}
+
+// Crash ends the server as a crash would: live sessions stop without
+// storing the fragments they still hold, what waits in memory is lost,
+// and the store is closed at once (what it synced survives). The caller
+// cuts the connections. Tests and conformance suites use it; a restarted
+// server on the same DataDir recovers from the store.
+func (s *Server) Crash() error {
+	s.mu.Lock()
+	select {
+	case <-s.closed:
+		s.mu.Unlock()
+		return nil
+	default:
+	}
+	s.crashed.Store(true)
+	close(s.closed)
+	for _, ps := range s.sessions {
+		ps.supersede()
+	}
+	s.mu.Unlock()
+	if s.delayed != nil {
+		s.delayed.close(false)
+	}
 	return s.store.Close()
 }
 

@@ -71,6 +71,19 @@ type Config struct {
 	// was not authenticated, and it gets only what "*" is allowed. Nil
 	// takes the caller's claimed access key id at its word (standInCaller).
 	Caller func(r *http.Request) (Caller, bool)
+	// Defects are deliberate flaws, only for proving that conformance
+	// suites catch them (stack.Defect); never for production.
+	Defects Defects
+}
+
+// Defects are deliberate flaws of the KMS. ForgetOldKeyVersions: after a
+// rotation, blobs of earlier key versions no longer decrypt.
+// StaleKeyVersion: GenerateDataKey keeps sealing under the key's first
+// version after rotations. IgnoreEncryptionContext: the encryption context
+// is left out of what a blob's seal authenticates, so Decrypt succeeds
+// under any context.
+type Defects struct {
+	ForgetOldKeyVersions, StaleKeyVersion, IgnoreEncryptionContext bool
 }
 
 var (

@@ -564,6 +564,9 @@ func (s *Server) encryptingVersionLocked(c *call, keyID, action string) (sealer,
 		return sealer{}, err
 	}
 	i := len(k.Versions) - 1
+	if s.cfg.Defects.StaleKeyVersion && strings.HasPrefix(action, "kms:GenerateDataKey") {
+		i = 0 // deliberate defect: rotations never reach new data keys
+	}
 	return sealer{k.ID, k.rawID, uint32(i), k.Versions[i].MaterialID, k.Versions[i]}, nil
 }
 
@@ -574,7 +577,16 @@ func (s *Server) seal(sl sealer, plaintext []byte, ctx map[string]string) ([]byt
 		return nil, err
 	}
 	out := append(header, nonce...)
-	return sl.v.aead.Seal(out, nonce, plaintext, additionalData(header, ctx)), nil
+	return sl.v.aead.Seal(out, nonce, plaintext, additionalData(header, s.boundContext(ctx))), nil
+}
+
+// boundContext is the encryption context a seal authenticates: none with
+// the deliberate defect IgnoreEncryptionContext.
+func (s *Server) boundContext(ctx map[string]string) map[string]string {
+	if s.cfg.Defects.IgnoreEncryptionContext {
+		return nil
+	}
+	return ctx
 }
 
 // openBlob decrypts a blob; wantKeyID, when set, must name the blob's key.
@@ -616,14 +628,15 @@ func (s *Server) openBlob(c *call, b []byte, ctx map[string]string, wantKeyID, a
 		s.mu.Unlock()
 		return nil, sealer{}, err
 	}
-	if int64(p.Version) >= int64(len(k.Versions)) {
+	if int64(p.Version) >= int64(len(k.Versions)) ||
+		(s.cfg.Defects.ForgetOldKeyVersions && int(p.Version) != len(k.Versions)-1) {
 		s.mu.Unlock()
 		return nil, sealer{}, invalidCiphertextErr()
 	}
 	v := k.Versions[p.Version]
 	sl := sealer{k.ID, k.rawID, p.Version, v.MaterialID, v}
 	s.mu.Unlock()
-	plain, err := v.aead.Open(nil, p.Nonce, p.Sealed, additionalData(p.Header, ctx))
+	plain, err := v.aead.Open(nil, p.Nonce, p.Sealed, additionalData(p.Header, s.boundContext(ctx)))
 	if err != nil {
 		return nil, sealer{}, invalidCiphertextErr()
 	}

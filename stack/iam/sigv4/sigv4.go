@@ -68,6 +68,13 @@ type Config struct {
 	// KeyCacheSize bounds the derived signing key cache; 0 means
 	// DefaultKeyCacheSize, negative disables the cache.
 	KeyCacheSize int
+
+	// Deliberate defects, only for proving that conformance suites catch
+	// them (stack.Defect); never for production. SkipSignatureCheck accepts
+	// a request whose signature does not match (the access key still names
+	// the caller); SkipTimeChecks ignores the X-Amz-Date window, presigned
+	// expiry and the expiry of temporary credentials.
+	SkipSignatureCheck, SkipTimeChecks bool
 }
 
 // Verifier checks SigV4 signatures. It is safe for concurrent use.
@@ -295,7 +302,7 @@ func (v *Verifier) verify(r *http.Request, p Payload) (Result, *Error) {
 			c.date + "' != '" + amzDate[:8] + "', from '" + amzDate + "'.")
 	}
 	now := v.cfg.Clock().UTC()
-	if e := v.checkTime(signedAt, now, presigned, c.expires); e != nil {
+	if e := v.checkTime(signedAt, now, presigned, c.expires); e != nil && !v.cfg.SkipTimeChecks {
 		return res, e
 	}
 	if key.SessionToken != "" || c.hasTok {
@@ -303,7 +310,7 @@ func (v *Verifier) verify(r *http.Request, p Payload) (Result, *Error) {
 			return res, errUnrecognized
 		}
 	}
-	if !key.Expiration.IsZero() && !now.Before(key.Expiration) {
+	if !key.Expiration.IsZero() && !now.Before(key.Expiration) && !v.cfg.SkipTimeChecks {
 		return res, errExpiredToken
 	}
 
@@ -317,7 +324,7 @@ func (v *Verifier) verify(r *http.Request, p Payload) (Result, *Error) {
 	s.buf = appendStringToSign(s.buf[:0], amzDate, &c, &s.sum)
 	s.hm.mac(signingKey[:], s.buf, &s.mac)
 	s.buf = s.buf[:0]
-	if !hmac.Equal(s.mac[:], c.signature[:]) {
+	if !hmac.Equal(s.mac[:], c.signature[:]) && !v.cfg.SkipSignatureCheck {
 		return res, errSignatureInvalid
 	}
 

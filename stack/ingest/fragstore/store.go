@@ -71,6 +71,10 @@ type Fragment struct {
 	// Parts are written back to back as the payload, so the caller need not
 	// concatenate them. They must not change until Append returns.
 	Parts [][]byte
+	// StoreResent stores the fragment even when the stream holds one with
+	// the same ProducerMs: only for the ingest's deliberate defect
+	// duplicate-resent-fragment (stack.Defect), never for production.
+	StoreResent bool
 }
 
 // Info describes a stored fragment and where it is.
@@ -355,7 +359,7 @@ func (s *Store) Append(ctx context.Context, f Fragment) (Info, error) {
 			s.mu.Unlock()
 			return Info{}, fmt.Errorf("%w: %q", ErrNoStream, f.Stream)
 		}
-		if n, ok := st.byProducer[f.ProducerMs]; ok {
+		if n, ok := st.byProducer[f.ProducerMs]; ok && !f.StoreResent {
 			if i, found := st.find(n); found && c.visible(&st.frags[i]) {
 				info := st.info(&st.frags[i])
 				info.Duplicate = true
@@ -364,7 +368,7 @@ func (s *Store) Append(ctx context.Context, f Fragment) (Info, error) {
 				return info, nil
 			}
 		}
-		if p := s.pending[key]; p != nil {
+		if p := s.pending[key]; p != nil && !f.StoreResent {
 			s.mu.Unlock()
 			select {
 			case <-p.done:
