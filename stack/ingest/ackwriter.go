@@ -43,6 +43,8 @@ type ackWriter struct {
 
 	line   []byte
 	failed bool
+	// tap, if set, may take an ACK instead of queueing it (faults.go).
+	tap func(ackItem) bool
 }
 
 func newAckWriter(w http.ResponseWriter, rc *http.ResponseController, m *metrics, lastData *atomic.Int64, cfg *Config, closing <-chan struct{}, onFailure func()) *ackWriter {
@@ -72,6 +74,13 @@ func newAckWriter(w http.ResponseWriter, rc *http.ResponseController, m *metrics
 // timeout before the session's fragments are stored.
 func (a *ackWriter) send(ack kvsapi.Ack, firstByte time.Time) {
 	it := ackItem{ack: ack, firstByte: firstByte}
+	if a.tap != nil && a.tap(it) {
+		return
+	}
+	a.enqueue(it)
+}
+
+func (a *ackWriter) enqueue(it ackItem) {
 	select {
 	case a.queue <- it:
 		return

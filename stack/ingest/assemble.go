@@ -165,6 +165,9 @@ func (a *assembler) drop() {
 }
 
 func (a *assembler) handle(ev mkv.Event) *kvsapi.Ack {
+	if ack := a.ps.faults.event(ev, a.frag); ack != nil {
+		return ack
+	}
 	switch ev.Kind {
 	case mkv.KindEBMLHeader:
 		// A producer restarting its generator: the open fragment is complete

@@ -92,6 +92,8 @@ type putSession struct {
 	persistDone chan struct{}
 	archivalErr *kvsapi.Ack // written by the persister before persistDone closes
 	doneStoring func()      // releases Server.storing once; nothing more is appended
+
+	faults *sessionFaults // Config.SessionHook's view of the session; nil without one
 }
 
 // supersede ends this session because a newer PutMedia for the same stream
@@ -156,6 +158,7 @@ func (s *Server) putMedia(w http.ResponseWriter, r *http.Request) {
 	conns.Inc()
 	defer conns.Dec()
 
+	ps.faults = s.startFaults(r, ps)
 	h := w.Header()
 	h.Set("Content-Type", kvsapi.JSONContentType)
 	h.Set(kvsapi.HeaderRequestID, requestID())
@@ -163,7 +166,8 @@ func (s *Server) putMedia(w http.ResponseWriter, r *http.Request) {
 	if err := rc.Flush(); err != nil {
 		return // the client is gone
 	}
-	ps.run(w, r.Body)
+	ps.run(w, ps.faults.body(r.Body))
+	ps.faults.cutConnection(rc)
 }
 
 // newPutSession validates the request headers (§1.1) and resolves the stream.
@@ -260,6 +264,9 @@ func (ps *putSession) run(w http.ResponseWriter, body io.Reader) {
 	bytesIn := ps.s.metrics.bytes.WithLabelValues("in")
 	br := newBodyReader(body, ps.rc, &ps.stopping, cfg, kvsapi.MaxFragmentSize, func(n int) { bytesIn.Add(float64(n)) })
 	ps.acks = newAckWriter(w, ps.rc, ps.s.metrics, &br.lastDataNs, cfg, ps.s.closed, func() { ps.stop(stopClientGone) })
+	if ps.faults != nil {
+		ps.acks.tap = ps.faults.ack
+	}
 	go ps.acks.run()
 	go ps.persist()
 	maxAge := time.AfterFunc(cfg.MaxConnectionDuration, func() { ps.stop(stopMaxDuration) })
@@ -272,6 +279,7 @@ func (ps *putSession) run(w http.ResponseWriter, body io.Reader) {
 	if ps.archivalErr != nil {
 		final = ps.archivalErr
 	}
+	final = ps.faults.finish(final)
 	if final != nil {
 		ps.acks.send(*final, time.Time{})
 	}

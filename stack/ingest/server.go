@@ -63,6 +63,9 @@ type Config struct {
 	// Registerer receives the ingest's Prometheus metrics; default a fresh registry.
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
+	// SessionHook, if set, watches PutMedia sessions and injects faults
+	// into them (faults.go; camstorm device-check).
+	SessionHook SessionHook
 
 	// Defects are deliberate flaws, only for proving that conformance
 	// suites catch them (stack.Defect); never for production.
