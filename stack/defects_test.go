@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -465,4 +467,14 @@ func TestRestartAndCrashIngest(t *testing.T) {
 	require.Equal(t, 1, persistedCount(pushMarked(t, st, "kept", "", base+20_000, 1)), "the new ingest takes PutMedia")
 	require.NoError(t, st.Close(ctx))
 	require.Error(t, st.RestartIngest(ctx), "no restart after Close")
+}
+
+// TestDefectsAreDocumented: docs/DEFECTS.md has a row for every defect,
+// with the sentence Describe gives.
+func TestDefectsAreDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "DEFECTS.md"))
+	require.NoError(t, err)
+	for _, d := range stack.Defects() {
+		require.Contains(t, string(doc), "| `"+string(d)+"` | "+d.Describe()+" |", "docs/DEFECTS.md lacks %s", d)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/camstorm/camstorm/stack"
@@ -33,6 +34,7 @@ func newStackUpCommand() *cobra.Command {
 		idle, maxConn, dataKeyMaxAge               time.Duration
 		verbose                                    bool
 		cpuProfile                                 string
+		defectNames                                []string
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -73,6 +75,20 @@ survive restarts (and kill -9); the CA is generated on first start and reused.`,
 		Args: usageArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := stderrLogger(verbose)
+			var defects []stack.Defect
+			for _, name := range defectNames {
+				d, err := stack.ParseDefect(name)
+				if err != nil {
+					return fmt.Errorf("%w: --defect: %w", errUsage, err)
+				}
+				defects = append(defects, d)
+			}
+			if len(defects) > 0 && inContainers {
+				return fmt.Errorf("%w: --defect applies to the embedded stack only; drop --containers", errUsage)
+			}
+			for _, d := range defects {
+				log.Warn("DELIBERATE DEFECT: this stack is broken on purpose, for proving conformance suites; never use it in production", "defect", string(d), "what", d.Describe())
+			}
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
 				if err != nil {
@@ -88,6 +104,7 @@ survive restarts (and kill -9); the CA is generated on first start and reused.`,
 				DataDir: dataDir, ControlAddr: listen, DataAddr: dataListen, KMSAddr: kmsListen, MetricsAddr: metricsListen,
 				IdentityAddr: identityListen, IoTAddr: iotListen,
 				Hosts: hosts, Role: role, PKIDir: pkiDir, ClockControl: clockControl, IdentityDir: identityDir, KMSURL: kmsURL, PublicDataURL: publicDataURL, PublicIoTURL: publicIoTURL,
+				Defects: defects,
 				Ingest: ingest.Config{
 					IdleTimeout:           idle,
 					MaxConnectionDuration: maxConn,
@@ -139,6 +156,7 @@ survive restarts (and kill -9); the CA is generated on first start and reused.`,
 	f.DurationVar(&dataKeyMaxAge, "data-key-max-age", 0, "how long the ingest reuses a stream's data key before asking the KMS for a new one (default 5m)")
 	f.BoolVar(&clockControl, "clock-control", false, "serve POST /test/clock?service=kms|identity&shift=DURATION on the metrics listener, to make a KMS rotation period or a token's lifetime pass (tests and conformance suites only)")
 	f.BoolVar(&inContainers, "containers", false, "run the identity service, the KMS and the ingest as Docker containers of camstorm's own FROM-scratch image (needs a Docker engine; everything is removed on exit)")
+	f.StringArrayVar(&defectNames, "defect", nil, "start the embedded stack with a named deliberate defect (repeatable), only to prove that conformance suites catch it; never for production. One of: "+defectList())
 	f.StringVar(&role, "role", stack.RoleAll, "what this process serves: all, or one of identity, kms, ingest (a stack split across processes or containers)")
 	f.StringVar(&pkiDir, "pki-dir", "", "the CA's directory when shared between processes (default DATA/pki)")
 	f.StringVar(&identityDir, "identity-dir", "", "the identity state's directory when shared: the identity role writes it, the others read it (default DATA/iam)")
@@ -152,4 +170,13 @@ survive restarts (and kill -9); the CA is generated on first start and reused.`,
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the stack to this file when it stops")
 	return cmd
+}
+
+// defectList names every deliberate defect, for --defect's help.
+func defectList() string {
+	names := make([]string, 0, len(stack.Defects()))
+	for _, d := range stack.Defects() {
+		names = append(names, string(d))
+	}
+	return strings.Join(names, ", ")
 }
