@@ -45,6 +45,8 @@ type chunkReader struct {
 	err    error
 	// decoded counts payload bytes; want is x-amz-decoded-content-length or -1.
 	decoded, want int64
+	// skipSignatures is the deliberate defect Config.SkipSignatureCheck.
+	skipSignatures bool
 }
 
 func newChunkReader(r *http.Request, key [sha256.Size]byte, amzDate string, c *credential, seed [sha256.Size]byte) *chunkReader {
@@ -141,7 +143,7 @@ func (cr *chunkReader) next() error {
 	sts = hex.AppendEncode(sts, dataHash[:])
 	var want [sha256.Size]byte
 	cr.hm.mac(cr.key[:], sts, &want)
-	if !hmac.Equal(want[:], sig[:]) {
+	if !hmac.Equal(want[:], sig[:]) && !cr.skipSignatures {
 		cr.chunk = cr.chunk[:0]
 		return errChunkSignature
 	}
