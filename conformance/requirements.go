@@ -51,6 +51,10 @@ var requirements = []Requirement{
 	{"R-RES-4", Must, "The service signals each fragment's progress (buffering, received, persisted) and errors with defined codes, closing the connection after an error."},
 	{"R-RES-5", Must, "A producer buffers while offline within a bounded buffer and reports what it had to drop when the buffer overflows."},
 	{"R-OPS-1", Should, "The stream remains usable by several authorised applications in parallel, live and after storage."},
+	// The producer's side of the PutMedia contract (KVS PutMedia reference
+	// and producer SDK, kvs-protocol.md §1.5, §1.6, §2), which the device
+	// suite checks.
+	{"R-DEV-1", Must, "A producer streams the Matroska profile the service accepts: each PutMedia body starts with an EBML header (DocType matroska or webm) and a Segment whose Info and Tracks (at most three tracks, one of them video, each with a CodecID) come before the first Cluster; each Cluster is one fragment that starts with a key frame, lasts at most 10 s and carries a frame of every media track; fragment timecodes increase; fragment metadata stays within the service's limits."},
 }
 
 // Requirements returns the catalogue in its order.

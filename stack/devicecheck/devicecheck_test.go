@@ -1,0 +1,297 @@
+package devicecheck_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/stretchr/testify/require"
+
+	"github.com/camstorm/camstorm/conformance"
+	"github.com/camstorm/camstorm/conformance/device"
+	"github.com/camstorm/camstorm/internal/devicerecord"
+	"github.com/camstorm/camstorm/internal/e2ee"
+	"github.com/camstorm/camstorm/internal/kvsapi"
+	"github.com/camstorm/camstorm/internal/kvsclient"
+	"github.com/camstorm/camstorm/internal/mkv"
+	"github.com/camstorm/camstorm/simulator"
+	"github.com/camstorm/camstorm/simulator/media"
+	"github.com/camstorm/camstorm/stack/devicecheck"
+)
+
+func start(t *testing.T, stream, schedule string) *devicecheck.Bench {
+	t.Helper()
+	sched, err := devicecheck.Parse(schedule)
+	require.NoError(t, err)
+	b, err := devicecheck.Start(context.Background(), devicecheck.Options{Stream: stream, Schedule: sched})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	return b
+}
+
+// verdicts runs the device suite over the bench's record and returns the
+// verdict per case ID.
+func verdicts(t *testing.T, b *devicecheck.Bench) (map[string]conformance.Verdict, *conformance.Report, *devicerecord.Record) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	obs, err := b.Finish(ctx)
+	require.NoError(t, err)
+	rep, err := (&conformance.Runner{Target: device.Target(obs)}).Run(ctx, device.Suite(obs))
+	require.NoError(t, err)
+	out := map[string]conformance.Verdict{}
+	for _, r := range rep.Results {
+		out[r.ID] = r.Verdict
+		t.Logf("%s %s %s %v", r.ID, r.Verdict, r.Reason, r.Actual)
+	}
+	return out, rep, obs
+}
+
+func failed(v map[string]conformance.Verdict) []string {
+	var ids []string
+	for id, verdict := range v {
+		if verdict == conformance.Fail || verdict == conformance.Harness {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func camera(t *testing.T, b *devicecheck.Bench, stream string, encrypt bool) *simulator.Camera {
+	t.Helper()
+	src, err := media.NewSynthetic(media.SyntheticConfig{BitrateBps: 200_000, FPS: 10, GOP: time.Second, Seed: 1, Width: 160, Height: 120})
+	require.NoError(t, err)
+	hc := b.HTTPClient()
+	t.Cleanup(hc.CloseIdleConnections)
+	target := simulator.Target{ControlPlaneURL: b.ControlPlaneURL, HTTP: hc, Region: b.Region,
+		Credentials: credentials.NewStaticCredentialsProvider(b.Credentials.AccessKeyID, b.Credentials.SecretAccessKey, b.Credentials.SessionToken)}
+	cfg := simulator.CameraConfig{StreamName: stream, Source: src, Offline: true, BackoffBase: 10 * time.Millisecond,
+		BackoffCap: 100 * time.Millisecond, DrainTimeout: 10 * time.Second}
+	if encrypt {
+		cfg.Recipients = []e2ee.PublicKey{consumerKey(t).Public()}
+	}
+	cam, err := simulator.NewCamera(cfg, target)
+	require.NoError(t, err)
+	return cam
+}
+
+func consumerKey(t *testing.T) *e2ee.PrivateKey {
+	t.Helper()
+	k, err := e2ee.GenerateKey(e2ee.KEMX25519, nil)
+	require.NoError(t, err)
+	return k
+}
+
+// TestSimulatorPassesUnderEveryFault: camstorm's own camera, with E2EE,
+// streams 12 s of media through a cut, a retriable and a non-retriable
+// ERROR, withheld PERSISTED ACKs and a stall; every applicable case passes.
+func TestSimulatorPassesUnderEveryFault(t *testing.T) {
+	const stream = "dev-good"
+	b := start(t, stream, "close@fragment=3,error=5000@fragment=5,error=4002@fragment=7,withhold=persisted:500ms@fragment=9,stall=300ms@fragment=10")
+	cam := camera(t, b, stream, true)
+	res := cam.Run(context.Background(), time.Now().Add(12*time.Second))
+	t.Logf("camera: sessions %d reconnects %d failure %v", res.Sessions, res.Reconnects, res.Failure)
+	v, rep, obs := verdicts(t, b)
+	require.Len(t, obs.Faults, 5, "every scheduled fault fired: %+v", obs.Faults)
+	require.Empty(t, failed(v))
+	for _, id := range []string{"DEV-MKV-001", "DEV-FRAG-001", "DEV-RES-001", "DEV-RES-002", "DEV-RES-003", "DEV-ERR-001", "DEV-ERR-002", "DEV-E2EE-001", "DEV-E2EE-002", "DEV-CRED-001"} {
+		require.Equal(t, conformance.Pass, v[id], id)
+	}
+	require.Equal(t, conformance.Skip, v["DEV-CRED-002"], "the run is far shorter than the credentials' hour")
+	require.Zero(t, rep.Counts().MustFail)
+}
+
+// TestSimulatorWithoutE2EE: the same camera without recipients fails only
+// the E2EE cases, which are SHOULDs.
+func TestSimulatorWithoutE2EE(t *testing.T) {
+	const stream = "dev-plain"
+	b := start(t, stream, "")
+	cam := camera(t, b, stream, false)
+	cam.Run(context.Background(), time.Now().Add(3*time.Second))
+	v, rep, _ := verdicts(t, b)
+	require.Equal(t, []string{"DEV-E2EE-001", "DEV-E2EE-002"}, failed(v))
+	require.Zero(t, rep.Counts().MustFail)
+	require.Equal(t, conformance.Skip, v["DEV-RES-001"], "no fault was scheduled")
+}
+
+// rawDevice is a hand-written producer whose misbehaviour a test chooses.
+type rawDevice struct {
+	b         *devicecheck.Bench
+	stream    string
+	fragments int
+	// nonKeyStart writes every fragment's first frame without the key flag.
+	nonKeyStart bool
+	// giveUp stops after the first session that ends abnormally.
+	giveUp bool
+	// retryAll resends a fragment after any ERROR, retriable or not.
+	retryAll bool
+	// maxSessions bounds the reconnects.
+	maxSessions int
+}
+
+// run streams fragments of ten frames at 100 ms, one fragment per second
+// of timecode, and reconnects from the first fragment no RECEIVED
+// acknowledged (or per the misbehaviour).
+func (d *rawDevice) run(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	creds := credentials.NewStaticCredentialsProvider(d.b.Credentials.AccessKeyID, d.b.Credentials.SecretAccessKey, d.b.Credentials.SessionToken)
+	hc := &http.Client{Transport: &kvsclient.SigningTransport{Base: d.b.HTTPClient().Transport, Credentials: creds, Region: d.b.Region}}
+	var ep kvsapi.GetDataEndpointOutput
+	require.NoError(t, kvsclient.Call(ctx, hc, d.b.ControlPlaneURL, kvsapi.PathGetDataEndpoint,
+		kvsapi.GetDataEndpointInput{StreamRef: kvsapi.StreamRef{StreamName: d.stream}, APIName: "PUT_MEDIA"}, &ep))
+	base := time.Now().Add(-time.Minute).UnixMilli()
+	tc := func(i int) int64 { return base + int64(i)*1000 }
+	received := map[int64]bool{}
+	skipped := map[int64]bool{}
+	next := 0
+	for session := 0; session < d.maxSessions && next < d.fragments; session++ {
+		pm, err := kvsclient.StartPutMedia(ctx, hc, ep.DataEndpoint, kvsclient.PutMediaOptions{StreamName: d.stream})
+		require.NoError(t, err)
+		var mu sync.Mutex
+		var errAck *kvsapi.Ack
+		acksDone := make(chan struct{})
+		go func() {
+			defer close(acksDone)
+			for {
+				a, err := pm.NextAck()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				switch a.EventType {
+				case kvsapi.EventReceived:
+					received[a.FragmentTimecode] = true
+				case kvsapi.EventError:
+					errAck = &a
+				}
+				mu.Unlock()
+				if a.EventType == kvsapi.EventError {
+					return
+				}
+			}
+		}()
+		w := mkv.NewWriter(pm)
+		werr := w.WriteHeader(mkv.Header{Tracks: []mkv.TrackSpec{{Number: 1, UID: 1, Type: mkv.TrackVideo, CodecID: "V_MPEG4/ISO/AVC",
+			CodecPrivate: []byte{1, 0x42, 0xc0, 0x1e, 0xff, 0xe0, 0}, Width: 160, Height: 120}}})
+		for i := next; i < d.fragments && werr == nil; i++ {
+			mu.Lock()
+			stop := errAck != nil
+			mu.Unlock()
+			if stop {
+				break
+			}
+			if skipped[tc(i)] {
+				continue
+			}
+			werr = w.StartCluster(tc(i))
+			for f := 0; f < 10 && werr == nil; f++ {
+				werr = w.WriteFrame(1, tc(i)+int64(f)*100, f == 0 && !d.nonKeyStart, avccFrame(i, f))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if werr == nil {
+			werr = w.EndFragment()
+		}
+		if werr == nil {
+			_ = pm.CloseWrite()
+		}
+		select {
+		case <-acksDone:
+		case <-ctx.Done():
+		}
+		_ = pm.Close()
+		mu.Lock()
+		ea := errAck
+		mu.Unlock()
+		if ea != nil && (d.retryAll || ea.ErrorID.Retriable()) {
+			delete(skipped, ea.FragmentTimecode)
+		} else if ea != nil {
+			skipped[ea.FragmentTimecode] = true
+		}
+		next = d.fragments
+		for i := range d.fragments {
+			if !received[tc(i)] && !skipped[tc(i)] {
+				next = i
+				break
+			}
+		}
+		if next < d.fragments && d.giveUp {
+			return
+		}
+	}
+}
+
+// avccFrame is a frame of one length-prefixed NAL unit.
+func avccFrame(i, f int) []byte {
+	b := make([]byte, 4+200)
+	binary.BigEndian.PutUint32(b, 200)
+	b[4] = 0x41
+	b[5], b[6] = byte(i), byte(f)
+	return b
+}
+
+// TestMisbehavingDevicesFailTheRightCases: each misbehaviour fails the case
+// that names it, and a well-behaved raw producer under the same faults
+// passes them.
+func TestMisbehavingDevicesFailTheRightCases(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		schedule string
+		dev      rawDevice
+		mustFail []string // among the MUST cases (the E2EE SHOULDs fail for every raw device)
+	}{
+		{name: "well-behaved", schedule: "close@fragment=2,error=4000@fragment=4,error=4002@fragment=6", dev: rawDevice{fragments: 8, maxSessions: 8}},
+		{name: "fragments-start-on-non-key-frames", dev: rawDevice{fragments: 4, maxSessions: 2, nonKeyStart: true},
+			mustFail: []string{"DEV-FRAG-001"}},
+		{name: "gives-up-after-a-cut", schedule: "close@fragment=3", dev: rawDevice{fragments: 6, maxSessions: 6, giveUp: true},
+			mustFail: []string{"DEV-RES-001", "DEV-RES-003"}},
+		{name: "retries-a-non-retriable-error", schedule: "error=4002@fragment=2", dev: rawDevice{fragments: 4, maxSessions: 4, retryAll: true},
+			mustFail: []string{"DEV-ERR-002"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stream := "dev-" + tc.name
+			b := start(t, stream, tc.schedule)
+			d := tc.dev
+			d.b, d.stream = b, stream
+			d.run(t)
+			v, _, _ := verdicts(t, b)
+			want := append(slices.Clone(tc.mustFail), "DEV-E2EE-001", "DEV-E2EE-002")
+			slices.Sort(want)
+			require.Equal(t, want, failed(v))
+		})
+	}
+}
+
+func TestParseReportsEveryProblem(t *testing.T) {
+	_, err := devicecheck.Parse("close@fragment=0,error=4242@t=1s,withhold=persisted,throttle=32KiB:5s@fragment=2,stall=0s@t=3s,jam@fragment=1,close")
+	require.ErrorIs(t, err, devicecheck.ErrSchedule)
+	for _, want := range []string{"entry 1", "N >= 1", "entry 2", "4242", "entry 3", "no trigger", "entry 4", "must end in /s",
+		"entry 5", "stall duration", "entry 6", `unknown fault "jam"`, "entry 7", "the grammar is"} {
+		require.Contains(t, err.Error(), want)
+	}
+}
+
+func TestParse(t *testing.T) {
+	s, err := devicecheck.Parse("close@fragment=3, error=4503@fragment=5,withhold=buffering+persisted:10s@t=20s,throttle=32KiB/s:5s@fragment=7,stall=2s@t=1m")
+	require.NoError(t, err)
+	require.Len(t, s, 5)
+	require.Equal(t, devicecheck.Fault{Spec: "close@fragment=3", Kind: "close", AtFragment: 3}, s[0])
+	require.Equal(t, kvsapi.ErrorID(4503), s[1].ErrorID)
+	require.Equal(t, []kvsapi.EventType{kvsapi.EventBuffering, kvsapi.EventPersisted}, s[2].Acks)
+	require.Equal(t, 20*time.Second, s[2].AtTime)
+	require.Equal(t, int64(32<<10), s[3].BytesPerSecond)
+	require.Equal(t, 2*time.Second, s[4].Duration)
+	none, err := devicecheck.Parse("  ")
+	require.NoError(t, err)
+	require.Empty(t, none)
+	require.False(t, errors.Is(err, devicecheck.ErrSchedule))
+}
