@@ -248,7 +248,7 @@ func fleetTarget(ctx context.Context, targetURL, caFile, dataDir string, inConta
 	var err error
 	where := "the embedded stack"
 	if inContainers {
-		st, err = startContainers(ctx, stderrLogger(false))
+		st, err = startContainers(ctx, stderrLogger(false), stack.Options{})
 		where = "the containers stack"
 	} else {
 		st, err = stack.StartEmbedded(ctx, stack.Options{DataDir: dataDir})

@@ -118,7 +118,7 @@ survive restarts (and kill -9); the CA is generated on first start and reused.`,
 				if dataDir != "" || role != stack.RoleAll {
 					return fmt.Errorf("%w: --containers keeps its data in Docker volumes and runs every role; drop --data and --role", errUsage)
 				}
-				st, err = startContainers(cmd.Context(), log)
+				st, err = startContainers(cmd.Context(), log, stack.Options{Hosts: hosts, ClockControl: clockControl, Ingest: ingest.Config{DataKeyMaxAge: dataKeyMaxAge}})
 			} else {
 				st, err = stack.Start(cmd.Context(), opts)
 			}

@@ -1,0 +1,11 @@
+// Package suites lists every conformance suite camstorm ships, in the
+// order `camstorm conform` runs them.
+package suites
+
+import "github.com/camstorm/camstorm/conformance"
+
+// All returns the suites that judge an ingest (the device suite judges a
+// device and runs under `camstorm device-check`).
+func All() []*conformance.Suite {
+	return []*conformance.Suite{}
+}
