@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"slices"
+	"time"
 
 	"github.com/camstorm/camstorm/conformance"
 	"github.com/camstorm/camstorm/conformance/probe"
@@ -44,10 +45,25 @@ func atRestCases() []*conformance.Case {
 // videoCodec is the CodecID of the probe's video track.
 var videoCodec = probe.VideoTrack.CodecID
 
+// storedFiles reads what the target stores. A read can race a file the
+// target is replacing at that moment (a temporary file renamed away), so
+// it is tried a few times before it counts as a harness error.
 func storedFiles(ctx context.Context, t *conformance.T) map[string][]byte {
-	files, err := t.Target.Storage.StoredFiles(ctx)
+	var err error
+	for try := range 5 {
+		var files map[string][]byte
+		if files, err = t.Target.Storage.StoredFiles(ctx); err == nil {
+			return files
+		}
+		t.Logf("reading the stored files (try %d): %v", try+1, err)
+		select {
+		case <-ctx.Done():
+			t.Must(ctx.Err(), "reading the target's stored files")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	t.Must(err, "reading the target's stored files")
-	return files
+	return nil
 }
 
 // sortedPaths returns files' paths in order, for reproducible evidence.
