@@ -2,6 +2,11 @@
 // ownership (BOLA), SigV4 authentication of every request, revoked device
 // certificates, least privilege, KMS key policies, and the audit trail of
 // every refusal.
+//
+// Every case that has requests refused also checks, when the target shows
+// its audit trail, that each refusal has its own audit record naming the
+// caller, the action and the error: a refusal that leaves no trace fails
+// the case that made it.
 package access
 
 import (
