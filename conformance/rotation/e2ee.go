@@ -464,8 +464,7 @@ func runOnlyWrappedKeys(ctx context.Context, t *conformance.T) {
 	}
 	scan("the media the target returned", body)
 	if t.Target.Storage != nil {
-		files, err := t.Target.Storage.StoredFiles(ctx)
-		t.Must(err, "reading the target's stored files")
+		files := storedFiles(ctx, t)
 		for path, b := range files {
 			scan("stored file "+path, b)
 		}

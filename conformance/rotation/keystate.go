@@ -133,7 +133,7 @@ func expectErrorChunks(ctx context.Context, t *conformance.T, c *probe.Client, s
 		t.Check(got == want, "GetMediaForFragmentList chunk %d (fragment %s) has error id %s, want %s", i, ch.FragmentNumber(), got, want)
 		t.Evidence("fragment", "GetMediaForFragmentList chunk %d at byte %d: fragment %s error id %s", i, ch.Offset, ch.FragmentNumber(), got)
 	}
-	gm, err := c.GetMedia(ctx, stream, kvsapi.StartSelector{StartSelectorType: kvsapi.StartEarliest}, 3*time.Second, n)
+	gm, err := c.GetMedia(ctx, stream, kvsapi.StartSelector{StartSelectorType: kvsapi.StartEarliest}, 3*time.Second, 1)
 	switch {
 	case err != nil:
 		t.Fail("GetMedia of %s with the key disabled: %v; want error chunks with id %s", stream, err, want)

@@ -199,8 +199,7 @@ func runKMSRotationUnderLoad(ctx context.Context, t *conformance.T) {
 	if t.Target.Storage == nil {
 		return
 	}
-	files, err := t.Target.Storage.StoredFiles(ctx)
-	t.Must(err, "reading the target's stored files")
+	files := storedFiles(ctx, t)
 	blobs := storedBlobs(files, key.ID)
 	t.Check(len(blobs) > 0, "no wrapped data key under %s found at rest for %d streams' fragments", key.ID, loadCameras)
 	unwrapped := 0

@@ -91,6 +91,27 @@ func blobVersion(blob []byte, keyID string) (version uint32, ok bool) {
 	return binary.BigEndian.Uint32(blob[17:21]), true
 }
 
+// storedFiles reads the target's stored files, retrying a read that
+// raced the target replacing a file (an atomic rename); a read that keeps
+// failing is a harness error.
+func storedFiles(ctx context.Context, t *conformance.T) map[string][]byte {
+	var err error
+	for attempt := range 5 {
+		var files map[string][]byte
+		if files, err = t.Target.Storage.StoredFiles(ctx); err == nil {
+			return files
+		}
+		t.Logf("reading the stored files, attempt %d: %v", attempt+1, err)
+		select {
+		case <-ctx.Done():
+			t.Harness(ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	t.Must(err, "reading the target's stored files")
+	return nil
+}
+
 // storedBlobs finds the wrapped data keys under keyID in the target's
 // stored files, in the reference at-rest layout (docs/INGEST.md: the blob,
 // a one-byte length before it).
