@@ -74,8 +74,8 @@ var caughtBy = map[stack.Defect][]string{
 	stack.DefectIgnoreEncryptionContext: {"ENC-KMS-002"},
 	stack.DefectNoAuditOnDenial:         {"ENC-KMS-003"},
 	stack.DefectTamperMedia: {"ENC-E2E-001", "ENC-E2E-002", "ENC-E2E-003", "ENC-E2E-004", "ENC-E2E-005",
-		"ENC-E2E-006", "ENC-E2E-007", "ENC-E2E-008"},
-	stack.DefectReorderFragments: {"ENC-E2E-004", "ENC-E2E-005", "ENC-E2E-006", "ENC-E2E-007", "ENC-E2E-008"},
+		"ENC-E2E-006", "ENC-E2E-007", "ENC-E2E-008", "ENC-E2E-009"},
+	stack.DefectReorderFragments: {"ENC-E2E-004", "ENC-E2E-005", "ENC-E2E-006", "ENC-E2E-007", "ENC-E2E-008", "ENC-E2E-009"},
 }
 
 // TestDefectsCaught starts the stack with each defect the suite targets

@@ -28,7 +28,7 @@ func kmsCases() []*conformance.Case {
 			Source: "KVS: data is encrypted with a data key from GenerateDataKey under the stream's KMS key; CloudTrail records each use.",
 			Stimulus: "Create a customer-managed KMS key, create a stream under it, write 2 fragments and wait for PERSISTED, " +
 				"then read the audit trail.",
-			Expected: "The trail holds a successful kms GenerateDataKey naming the stream's key whose encryption context " +
+			Expected: "DescribeStream names the key; the trail holds a successful kms GenerateDataKey naming the stream's key whose encryption context " +
 				"has the stream's ARN as a value (KVS: aws:kinesisvideo:arn).",
 			Needs:    []conformance.Capability{conformance.NeedKMS, conformance.NeedAudit},
 			Parallel: true, Timeout: caseTimeout, Run: runDataKeysAudited,
@@ -159,6 +159,11 @@ const kmsEventSource = "kms.amazonaws.com"
 func runDataKeysAudited(ctx context.Context, t *conformance.T) {
 	key := newKey(ctx, t, "")
 	name, arn := newStream(ctx, t, "keyed", aws.ToString(key.Arn))
+	info, err := admin(t).DescribeStream(ctx, name)
+	t.Must(err, "describing the stream")
+	t.Evidence("http", "DescribeStream %s: KmsKeyId %q", name, info.KmsKeyID)
+	t.Check(strings.Contains(info.KmsKeyID, aws.ToString(key.KeyId)),
+		"DescribeStream names KMS key %q, not the key %s the stream was created under", info.KmsKeyID, aws.ToString(key.Arn))
 	put(ctx, t, admin(t), name, probe.Header(), plainFragments(t.Name("p"), baseTimecode(), 2, 2, 300))
 	var underKey []auditRecord
 	for _, r := range auditRecords(ctx, t) {
