@@ -34,7 +34,7 @@ func Suite() *conformance.Suite {
 		// come last, so the parallel ones are not held up behind them.
 		Cases: []*conformance.Case{
 			bolaControlPlane, bolaPutMedia, bolaUnknownStream,
-			sigForged, sigWrongSecret, sigTampered, sigMissing, sigOutsideWindow,
+			sigForged, sigWrongSecret, sigTampered, sigMissing, sigOutsideWindow, sigOtherScope,
 			certRevoked,
 			privCameraReads, privConsumerWrites, privCameraKMS,
 			keyConsumerRead, keyCameraWrite,

@@ -104,7 +104,7 @@ var caught = map[stack.Defect][]string{
 	stack.DefectIgnoreStreamOwnership:    {"ACC-BOLA-001", "ACC-BOLA-002", "ACC-BOLA-003", "ACC-AUD-001"},
 	stack.DefectIgnoreKeyPolicy:          {"ACC-KEY-001", "ACC-KEY-002"},
 	stack.DefectNoAuditOnDenial: {"ACC-BOLA-001", "ACC-BOLA-002", "ACC-BOLA-003", "ACC-SIG-001", "ACC-SIG-002", "ACC-SIG-003",
-		"ACC-SIG-004", "ACC-SIG-005", "ACC-SIG-006", "ACC-CERT-001", "ACC-PRIV-001", "ACC-PRIV-002", "ACC-AUD-001", "ACC-AUD-002"},
+		"ACC-SIG-004", "ACC-SIG-005", "ACC-SIG-006", "ACC-SIG-007", "ACC-CERT-001", "ACC-PRIV-001", "ACC-PRIV-002", "ACC-AUD-001", "ACC-AUD-002"},
 	stack.DefectIgnoreRevocation: {"ACC-CERT-001", "ACC-AUD-001"},
 }
 

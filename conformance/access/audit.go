@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/camstorm/camstorm/conformance"
@@ -21,12 +22,13 @@ var audDenials = &conformance.Case{
 	Title:       "Every kind of refusal is audited with who, what, when, from where and the error",
 	Requirement: "R-AUD-1",
 	Source:      "CloudTrail record contents: userIdentity, eventTime, eventSource, eventName, sourceIPAddress, errorCode, errorMessage",
-	Stimulus: "Five requests are refused: camera A's DescribeStream of camera B's stream (policy), a consumer's PutMedia " +
-		"(policy), a DescribeStream with a forged signature, an unsigned DescribeStream, and a credential request with a revoked " +
-		"camera certificate (when the target can revoke).",
-	Expected: "Each has exactly its own audit record with the action as eventName, the error code the caller got and a message, an " +
-		"eventSource, an eventTime within a minute of the request and a valid sourceIPAddress; the policy refusals name the " +
-		"caller's ARN and access key, the forged one the access key it claimed.",
+	Stimulus: "Camera B creates its stream (allowed). Five requests are refused: camera A's DescribeStream of B's stream " +
+		"(policy), a consumer's PutMedia (policy), a DescribeStream with a forged signature, an unsigned DescribeStream, and a " +
+		"credential request with a revoked camera certificate (when the target can revoke).",
+	Expected: "Each refusal has exactly its own audit record with the action as eventName, the error code the caller got and a " +
+		"message, an eventSource, an eventTime within a minute of the request and a valid sourceIPAddress; the policy refusals " +
+		"name the caller's ARN and access key, the forged one the access key it claimed. B's allowed CreateStream is recorded " +
+		"too, under B's access key and without an error.",
 	Needs:    []conformance.Capability{conformance.NeedPrincipals, conformance.NeedAudit},
 	Parallel: true,
 	Timeout:  40 * time.Second,
@@ -36,6 +38,7 @@ var audDenials = &conformance.Case{
 		camA, camB := camera(ctx, t, nameA), camera(ctx, t, nameB)
 		createStream(ctx, t, probe.New(t.Target, camB.Credentials), nameB, "")
 		credsA := credentialsOf(ctx, t, camA.Credentials, nameA)
+		credsB := credentialsOf(ctx, t, camB.Credentials, nameB)
 		var refusals []refusal
 
 		err := call(ctx, probe.New(t.Target, camA.Credentials), t.Target.ControlPlaneURL, kvsapi.PathDescribeStream, kvsapi.StreamRef{StreamName: nameB}, nil)
@@ -88,7 +91,23 @@ var audDenials = &conformance.Case{
 		for i, rec := range found {
 			checkRecordFields(t, refusals[i], rec, start)
 		}
+		expectAllowedAudited(ctx, t, "camera B's CreateStream", "CreateStream", nameB, credsB.AccessKeyID)
 	},
+}
+
+// expectAllowedAudited checks that an allowed call has its record: the
+// action, the marker, the caller's key and no error.
+func expectAllowedAudited(ctx context.Context, t *conformance.T, what, action, marker, accessKeyID string) {
+	recs, _, err := readAudit(ctx, t.Target)
+	t.Must(err, "reading the audit logs")
+	for _, rec := range recs {
+		if rec.EventName == action && rec.ErrorCode == "" && rec.UserIdentity.AccessKeyID == accessKeyID && strings.Contains(rec.raw, marker) {
+			t.Evidence("audit", "%s (allowed): %s", what, rec)
+			return
+		}
+	}
+	t.Fail("the allowed %s is not in the audit log: no record of %s naming %s with access key %s and no error (%d records read)",
+		what, action, marker, accessKeyID, len(recs))
 }
 
 // checkRecordFields checks what every audit record of a refusal must say

@@ -86,9 +86,19 @@ func putMediaRequest(endpoint, stream string, timecode int64) rawRequest {
 	}, PayloadHash: kvsclient.EmptyPayloadHash, Stream: stream}
 }
 
-// signAt signs req as creds at the given time for the KVS signing name.
-func signAt(ctx context.Context, tg *conformance.Target, req *http.Request, payloadHash string, creds aws.Credentials, at time.Time) error {
-	return v4.NewSigner().SignHTTP(ctx, creds, req, payloadHash, kvsclient.SigningService, tg.Region, at)
+// scope is the SigV4 credential scope a request is signed for; the zero
+// scope is the target's KVS (service kinesisvideo, the target's region).
+type scope struct{ Service, Region string }
+
+// signAt signs req as creds at the given time for the scope.
+func signAt(ctx context.Context, tg *conformance.Target, req *http.Request, payloadHash string, creds aws.Credentials, at time.Time, sc scope) error {
+	if sc.Service == "" {
+		sc.Service = kvsclient.SigningService
+	}
+	if sc.Region == "" {
+		sc.Region = tg.Region
+	}
+	return v4.NewSigner().SignHTTP(ctx, creds, req, payloadHash, sc.Service, sc.Region, at)
 }
 
 // outcome is what the target answered to a hand-made request.
@@ -156,9 +166,14 @@ func send(ctx context.Context, tg *conformance.Target, req *http.Request) (outco
 // signedSend builds r, signs it as creds at the given time, lets damage
 // change the signed request, and sends it.
 func signedSend(ctx context.Context, t *conformance.T, r rawRequest, creds aws.Credentials, at time.Time, damage func(*http.Request)) outcome {
+	return scopedSend(ctx, t, r, creds, at, scope{}, damage)
+}
+
+// scopedSend is signedSend with a chosen credential scope.
+func scopedSend(ctx context.Context, t *conformance.T, r rawRequest, creds aws.Credentials, at time.Time, sc scope, damage func(*http.Request)) outcome {
 	req, err := r.build(ctx)
 	t.Must(err, "building "+r.Action)
-	t.Must(signAt(ctx, t.Target, req, r.PayloadHash, creds, at), "signing "+r.Action)
+	t.Must(signAt(ctx, t.Target, req, r.PayloadHash, creds, at, sc), "signing "+r.Action)
 	if damage != nil {
 		damage(req)
 	}

@@ -79,9 +79,15 @@ func (st sigTarget) expectOnlyControl(ctx context.Context, t *conformance.T) {
 // access key the requests claimed).
 func (st sigTarget) badRequests(ctx context.Context, t *conformance.T, what string, creds aws.Credentials, at time.Time,
 	damage func(*http.Request), code string, put int) []refusal {
+	return st.badScopedRequests(ctx, t, what, creds, at, scope{}, damage, code, put)
+}
+
+// badScopedRequests is badRequests signed for a chosen credential scope.
+func (st sigTarget) badScopedRequests(ctx context.Context, t *conformance.T, what string, creds aws.Credentials, at time.Time,
+	sc scope, damage func(*http.Request), code string, put int) []refusal {
 	var refusals []refusal
 	for _, r := range []rawRequest{describeRequest(t.Target, st.stream), st.putMedia(put)} {
-		o := signedSend(ctx, t, r, creds, at, damage)
+		o := scopedSend(ctx, t, r, creds, at, sc, damage)
 		desc := fmt.Sprintf("%s %s", what, r.Action)
 		if expectRefusedWith(t, desc, o, http.StatusForbidden, code) {
 			refusals = append(refusals, refusal{What: desc, Action: r.Action, Code: code, Marker: r.Stream, AccessKeyID: creds.AccessKeyID})
@@ -247,6 +253,30 @@ var sigOutsideWindow = &conformance.Case{
 		st := newSigTarget(ctx, t, "replay")
 		refusals := st.badRequests(ctx, t, "replayed (signed 20 min ago)", st.admin, time.Now().Add(-skew), nil, codeBadSignature, 1)
 		refusals = append(refusals, st.badRequests(ctx, t, "signed 20 min ahead", st.admin, time.Now().Add(skew), nil, codeBadSignature, 2)...)
+		st.finish(ctx, t, refusals...)
+	},
+}
+
+var sigOtherScope = &conformance.Case{
+	ID:          "ACC-SIG-007",
+	Title:       "A request signed for another service or region is refused",
+	Requirement: "R-IAM-3",
+	Source:      "AWS SigV4: the credential scope names the date, region and service the signature is valid for",
+	Stimulus: "After the control (the admin's correctly signed DescribeStream and PutMedia are accepted), the same requests are " +
+		"signed correctly by the admin but for the KMS's signing name (kms) instead of kinesisvideo, then for another region.",
+	Expected: "All 4 are refused with HTTP 403 InvalidSignatureException (a signature captured from one service or region " +
+		"cannot be replayed to another) and audited; the stream holds only the control's fragment.",
+	Parallel: true,
+	Timeout:  30 * time.Second,
+	Run: func(ctx context.Context, t *conformance.T) {
+		st := newSigTarget(ctx, t, "scope")
+		otherRegion := "eu-west-1"
+		if t.Target.Region == otherRegion {
+			otherRegion = "us-west-2"
+		}
+		refusals := st.badScopedRequests(ctx, t, "signed for service kms", st.admin, time.Now(), scope{Service: "kms"}, nil, codeBadSignature, 1)
+		refusals = append(refusals, st.badScopedRequests(ctx, t, "signed for region "+otherRegion, st.admin, time.Now(),
+			scope{Region: otherRegion}, nil, codeBadSignature, 2)...)
 		st.finish(ctx, t, refusals...)
 	},
 }
