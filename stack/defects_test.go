@@ -433,12 +433,18 @@ func probeDisabledKeyAck(t *testing.T, st *stack.Stack) []bool {
 	kc := operatorKMS(st)
 	key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{})
 	require.NoError(t, err)
+	stream, base := uniqueName("disabled"), time.Now().Add(-time.Minute).UnixMilli()
+	require.Equal(t, 1, persistedCount(pushMarked(t, st, stream, aws.ToString(key.KeyMetadata.Arn), base, 1)))
 	_, err = kc.DisableKey(ctx, &kms.DisableKeyInput{KeyId: key.KeyMetadata.Arn})
 	require.NoError(t, err)
-	acks := pushMarked(t, st, uniqueName("disabled"), aws.ToString(key.KeyMetadata.Arn), time.Now().Add(-time.Minute).UnixMilli(), 1)
+	time.Sleep(stacktest.DataKeyMaxAge + 100*time.Millisecond) // the ingest's cached keys expire
+	acks := pushMarked(t, st, stream, aws.ToString(key.KeyMetadata.Arn), base+10_000, 1)
 	last := acks[len(acks)-1]
 	require.Equal(t, kvsapi.EventError, last.EventType, "%v", acks)
-	return []bool{last.ErrorID == kvsapi.ErrKMSKeyUnavailable}
+	media := getMediaForAll(t, st, stream)
+	require.Zero(t, countMarker(media), "no media while the key is disabled")
+	return []bool{last.ErrorID == kvsapi.ErrKMSKeyUnavailable,
+		bytes.Contains(media, []byte("4503")) && !bytes.Contains(media, []byte("4501"))}
 }
 
 func probeRevokedCertificate(t *testing.T, st *stack.Stack) []bool {
