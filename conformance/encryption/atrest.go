@@ -279,10 +279,9 @@ func repeatedRun(regions []region, minLen int) (duplicate, bool) {
 				e1, e2 = e1+1, e2+1
 			}
 			n := e1 - s1
-			if l.r == r && s1 < s2+n && s2 < s1+n {
-				continue // a run overlapping itself: a periodic pattern, not a copy
-			}
-			if n >= minLen && looksRandom(a[s1:s1+minLen]) {
+			// A run overlapping itself is a periodic pattern, not a copy.
+			selfOverlap := l.r == r && s1 < s2+n && s2 < s1+n
+			if !selfOverlap && n >= minLen && looksRandom(a[s1:s1+minLen]) {
 				return duplicate{a: regions[l.r], b: rg, aRel: s1, bRel: s2, aOff: regions[l.r].start + s1,
 					bOff: rg.start + s2, length: n}, true
 			}
