@@ -29,6 +29,7 @@ Start with:
 	root.AddCommand(newStackCommand(), newBenchCommand(), newFleetCommand())
 	root.AddCommand(newDeviceCommand())
 	root.AddCommand(newAuditCommand())
+	root.AddCommand(newDeviceCheckCommand())
 	root.AddCommand(newConformCommand())
 	return root
 }
