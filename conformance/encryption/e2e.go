@@ -108,6 +108,15 @@ func e2eCases() []*conformance.Case {
 				"and the sealed sequence numbers run on from the first frame without a gap, repeat or step back.",
 			Parallel: true, Timeout: caseTimeout, Run: runGetMediaAuthenticates,
 		},
+		{
+			ID: "ENC-E2E-010", Title: "post-quantum envelopes for several consumers travel intact", Requirement: "R-E2E-6",
+			Stimulus: "Write " + fmt.Sprint(e2eFragments) + " end-to-end encrypted fragments whose epoch key is wrapped for " +
+				fmt.Sprint(hybridConsumers) + " consumers with the ML-KEM-768+X25519 hybrid KEM (an envelope of about 4.7 KiB on " +
+				"the key track), read them back and open them as each consumer.",
+			Expected: "Every fragment is accepted and returned; every consumer unwraps every envelope and opens every frame " +
+				"to the frame filmed, in sequence.",
+			Parallel: true, Timeout: caseTimeout, Run: runHybridEnvelopes,
+		},
 	}
 }
 
@@ -580,4 +589,26 @@ func runGetMediaAuthenticates(ctx context.Context, t *conformance.T) {
 	}
 	first3 := &sealedStream{name: ss.name, plain: ss.plain[:3], sealed: ss.sealed[:3], first: ss.first}
 	authenticates(t, first3, key, chunks)
+}
+
+// hybridConsumers is how many ML-KEM hybrid consumers ENC-E2E-010 wraps
+// each epoch for.
+const hybridConsumers = 4
+
+func runHybridEnvelopes(ctx context.Context, t *conformance.T) {
+	var keys []*e2ee.PrivateKey
+	var pubs []e2ee.PublicKey
+	for range hybridConsumers {
+		k, err := e2ee.GenerateKey(e2ee.KEMMLKEM768X25519, nil)
+		t.Must(err, "generating an ML-KEM-768+X25519 consumer key")
+		keys = append(keys, k)
+		pubs = append(pubs, k.Public())
+	}
+	ss := writeSealed(ctx, t, "pq", baseTimecode(), pubs, nil)
+	t.Evidence("note", "envelope of %d bytes on the key track of every fragment", len(ss.sealed[0].Frames[0].Data))
+	chunks := readAll(ctx, t, ss.name)
+	for i, k := range keys {
+		t.Logf("opening as hybrid consumer %d (key %v)", i, k.Public().ID())
+		authenticates(t, ss, k, chunks)
+	}
 }
