@@ -197,7 +197,7 @@ func runEncryptionContextChecked(ctx context.Context, t *conformance.T) {
 	kc := kmsClient(t.Target, t.Target.Admin)
 	account := t.Target.AccountID
 	if account == "" {
-		account = "123456789012"
+		account = "123456789012" // only makes the contexts look like real stream ARNs
 	}
 	arnA := fmt.Sprintf("arn:aws:kinesisvideo:%s:%s:stream/%s/1", t.Target.Region, account, t.Name("a"))
 	arnB := fmt.Sprintf("arn:aws:kinesisvideo:%s:%s:stream/%s/1", t.Target.Region, account, t.Name("b"))
