@@ -240,10 +240,10 @@ func (r *Runner) Run(ctx context.Context, suites ...*Suite) (*Report, error) {
 	return rep, nil
 }
 
-func (r *Runner) runCase(ctx context.Context, sc selected, runID string, now func() time.Time) Result {
+func (r *Runner) runCase(ctx context.Context, sc selected, runID string, now func() time.Time) (res Result) {
 	c := sc.c
 	req, _ := LookupRequirement(c.Requirement)
-	res := Result{ID: c.ID, Suite: sc.suite, Title: c.Title, Requirement: req, Level: c.level(), Source: c.Source,
+	res = Result{ID: c.ID, Suite: sc.suite, Title: c.Title, Requirement: req, Level: c.level(), Source: c.Source,
 		Stimulus: c.Stimulus, Expected: c.Expected, Started: now()}
 	defer func() { res.Duration = Duration(now().Sub(res.Started)) }()
 	for _, need := range c.Needs {

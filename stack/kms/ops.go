@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	iampolicy "github.com/camstorm/camstorm/stack/iam/policy"
 )
 
 // Limits AWS enforces on the operations served here.
@@ -111,6 +113,18 @@ func (s *Server) lookupLocked(c *call, keyID, action string, allowAlias bool) (*
 		return nil, err
 	}
 	return k, nil
+}
+
+// authorizeAccount decides an action on no particular key (CreateKey,
+// ListKeys, ListAliases): only the caller's identity policies can allow
+// it, as in AWS, where a key policy cannot grant kms:CreateKey.
+func (s *Server) authorizeAccount(c *call, action string) error {
+	req := iampolicy.Request{Principal: c.caller.Principal, Action: action, Resource: "*", Context: c.caller.Conditions}
+	if !iampolicy.Evaluate(req, c.caller.Identity, nil).Allowed() {
+		return errorf("AccessDeniedException", http.StatusBadRequest,
+			"User: %s is not authorized to perform: %s on resource: * because no identity-based policy allows the %s action", c.caller.name(), action, action)
+	}
+	return nil
 }
 
 func (s *Server) authorizeLocked(c *call, k *key, action string) error {
@@ -221,6 +235,9 @@ func (s *Server) createKey(c *call) (any, error) {
 		Tags                                                                                              []tag
 	}
 	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	if err := s.authorizeAccount(c, "kms:CreateKey"); err != nil {
 		return nil, err
 	}
 	if in.KeyUsage != "" && in.KeyUsage != "ENCRYPT_DECRYPT" {
@@ -349,6 +366,9 @@ func (s *Server) listKeys(c *call) (any, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
+	if err := s.authorizeAccount(c, "kms:ListKeys"); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ks := s.sortedKeysLocked()
@@ -420,6 +440,9 @@ func (s *Server) createAlias(c *call) (any, error) {
 func (s *Server) listAliases(c *call) (any, error) {
 	var in listInput
 	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	if err := s.authorizeAccount(c, "kms:ListAliases"); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
