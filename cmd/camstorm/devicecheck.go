@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -41,7 +39,7 @@ func newDeviceCheckCommand() *cobra.Command {
 		listen, dataListen, streamName, faults, dataDir string
 		jsonFile, junitFile, recordFile                 string
 		hosts, runs                                     []string
-		duration, quiet, idle                           time.Duration
+		duration, quiet, idle, credLife                 time.Duration
 		list, verbose                                   bool
 	)
 	cmd := &cobra.Command{
@@ -57,7 +55,7 @@ DEV-E2EE-*), each tied to a requirement.
 On start one JSON line goes to stdout: the endpoints (control_plane_url is what
 the device's SDK takes as its endpoint, e.g. CONTROL_PLANE_URI), the CA file to
 trust (ca_cert_file, e.g. AWS_KVS_CACERT_PATH), the stream, and temporary
-credentials (access_key_id, secret_access_key, session_token; about an hour).
+credentials (access_key_id, secret_access_key, session_token; --credential-lifetime).
 A device with its own identity can instead enrol (enroll_url, enrollment_token)
 and use the IoT credential provider (iot_credentials_url, camera_role_alias) as
 'camstorm stack up --help' explains. The stream is created for you.
@@ -87,6 +85,9 @@ failed; 2 for usage errors.`,
 			if err != nil {
 				return fmt.Errorf("%w: --faults: %w", errUsage, err)
 			}
+			if credLife != 0 && (credLife < 15*time.Minute || credLife > time.Hour) {
+				return fmt.Errorf("%w: --credential-lifetime %v: STS issues 15m to 1h", errUsage, credLife)
+			}
 			if streamName == "" {
 				return fmt.Errorf("%w: --stream is required: the stream the device writes", errUsage)
 			}
@@ -104,7 +105,7 @@ failed; 2 for usage errors.`,
 				return net.JoinHostPort(host, "0")
 			}
 			log := stderrLogger(verbose)
-			b, err := devicecheck.Start(cmd.Context(), devicecheck.Options{Stream: streamName, Schedule: sched,
+			b, err := devicecheck.Start(cmd.Context(), devicecheck.Options{Stream: streamName, Schedule: sched, CredentialLifetime: credLife,
 				Stack: stack.Options{DataDir: dataDir, ControlAddr: listen, DataAddr: on(dataListen), KMSAddr: on(""),
 					IdentityAddr: on(""), IoTAddr: on(""), MetricsAddr: on(""), Hosts: hosts,
 					Ingest: ingest.Config{IdleTimeout: idle, Logf: func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) }}}})
@@ -149,7 +150,7 @@ failed; 2 for usage errors.`,
 				return fmt.Errorf("%w: the device opened no PutMedia on stream %s; nothing to judge", devicecheck.ErrNoDevice, streamName)
 			}
 			if recordFile != "" {
-				if err := writeDeviceReport(recordFile, func(w io.Writer) error {
+				if err := writeFileAtomically(recordFile, func(w io.Writer) error {
 					enc := json.NewEncoder(w)
 					enc.SetIndent("", "  ")
 					return enc.Encode(obs)
@@ -172,7 +173,7 @@ failed; 2 for usage errors.`,
 				write func(io.Writer, *conformance.Report) error
 			}{{junitFile, conformance.WriteJUnit}, {jsonFile, conformance.WriteJSON}} {
 				if w.file != "" {
-					if err := writeDeviceReport(w.file, func(f io.Writer) error { return w.write(f, rep) }); err != nil {
+					if err := writeFileAtomically(w.file, func(f io.Writer) error { return w.write(f, rep) }); err != nil {
 						return err
 					}
 				}
@@ -193,6 +194,7 @@ failed; 2 for usage errors.`,
 	f.StringVar(&faults, "faults", "", "fault schedule, e.g. close@fragment=3,error=4000@fragment=5 (see above)")
 	f.DurationVar(&duration, "duration", 0, "judge after this long even if the device still streams (0: until it stops or Ctrl-C)")
 	f.DurationVar(&quiet, "quiet", 15*time.Second, "the device counts as stopped once no PutMedia has been open for this long")
+	f.DurationVar(&credLife, "credential-lifetime", 0, "lifetime of the printed temporary credentials, 15m..1h (default 1h): run longer than it to check that the device refreshes them (DEV-CRED-002)")
 	f.DurationVar(&idle, "idle-timeout", 0, "close a PutMedia after this long without data (default 30s, as KVS)")
 	f.StringVar(&dataDir, "data", "", "data directory (CA, fragments); default a temporary directory removed on exit")
 	f.StringSliceVar(&runs, "run", nil, "case-ID prefixes to judge (repeatable); default all")
@@ -202,25 +204,4 @@ failed; 2 for usage errors.`,
 	f.StringVar(&recordFile, "record", "", "write the raw observation record (sessions, fragments, ACKs, faults) as JSON to this file")
 	f.BoolVarP(&verbose, "verbose", "v", false, "describe every case that does not pass as it finishes, and debug logging")
 	return cmd
-}
-
-// writeDeviceReport writes a file through a temporary one, so a reader
-// never sees half of it.
-func writeDeviceReport(path string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".camstorm-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer os.Remove(f.Name())
-	if err := write(f); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }

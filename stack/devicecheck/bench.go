@@ -1,6 +1,7 @@
 package devicecheck
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"github.com/camstorm/camstorm/internal/kvsapi"
 	"github.com/camstorm/camstorm/internal/kvsclient"
 	"github.com/camstorm/camstorm/stack"
+	"github.com/camstorm/camstorm/stack/iam"
 )
 
 // Options configure a device-check bench.
@@ -25,6 +27,10 @@ type Options struct {
 	Stack stack.Options
 	// RetentionHours for the created stream (PERSISTED needs > 0); 0 means 2.
 	RetentionHours int
+	// CredentialLifetime is how long the device's temporary credentials
+	// last: 15 min to 1 h (STS's bounds); 0 means 1 h. A check that runs
+	// longer shows whether the device refreshes them.
+	CredentialLifetime time.Duration
 	// Now is the record's clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -68,15 +74,25 @@ func Start(ctx context.Context, o Options) (*Bench, error) {
 	if err != nil && !kvsclient.IsException(err, kvsapi.ExcResourceInUse) {
 		return fail(fmt.Errorf("devicecheck: creating stream %s: %w", o.Stream, err))
 	}
-	creds, err := st.AssumeRole(st.AdminRoleARN, "device-check").Retrieve(ctx)
+	cred, err := b.IssueCredentials(o.CredentialLifetime)
 	if err != nil {
-		return fail(fmt.Errorf("devicecheck: temporary credentials for the device: %w", err))
+		return fail(err)
 	}
-	b.Credentials = creds
-	if creds.CanExpire {
-		c.SetCredentialLifetime(time.Until(creds.Expires))
-	}
+	b.Credentials = cred
+	c.SetCredentialLifetime(cmp.Or(o.CredentialLifetime, iam.DefaultSessionDuration))
 	return b, nil
+}
+
+// IssueCredentials returns new temporary credentials of the admin role for
+// the device, lasting lifetime (0: 1 h; STS allows 15 min to 1 h).
+func (b *Bench) IssueCredentials(lifetime time.Duration) (aws.Credentials, error) {
+	svc := b.IAM()
+	cred, err := svc.AssumeRole(svc.AdminCredential().Principal, b.AdminRoleARN, "device-check", lifetime)
+	if err != nil {
+		return aws.Credentials{}, fmt.Errorf("devicecheck: temporary credentials for the device: %w", err)
+	}
+	return aws.Credentials{AccessKeyID: cred.AccessKeyID, SecretAccessKey: cred.SecretAccessKey, SessionToken: cred.SessionToken,
+		CanExpire: true, Expires: cred.Expiration, Source: "camstorm device-check"}, nil
 }
 
 // ErrNoDevice is returned by Wait when no device connected before the

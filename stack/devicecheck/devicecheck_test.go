@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/stretchr/testify/require"
 
@@ -294,4 +295,39 @@ func TestParse(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, none)
 	require.False(t, errors.Is(err, devicecheck.ErrSchedule))
+}
+
+// TestCredentialRefresh: the record is told the credentials last 700 ms (the
+// stack's shortest real lifetime is 15 min); a real-time camera cut twice
+// reconnects after that. Signing every session with the first key fails
+// DEV-CRED-002; fetching fresh credentials for each request passes it.
+func TestCredentialRefresh(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		refresh bool
+		want    conformance.Verdict
+	}{{"static-key", false, conformance.Fail}, {"fresh-keys", true, conformance.Pass}} {
+		t.Run(tc.name, func(t *testing.T) {
+			stream := "dev-cred-" + tc.name
+			b := start(t, stream, "close@fragment=2,close@fragment=3")
+			b.Check.SetCredentialLifetime(700 * time.Millisecond)
+			src, err := media.NewSynthetic(media.SyntheticConfig{BitrateBps: 100_000, FPS: 10, GOP: time.Second, Seed: 2, Width: 160, Height: 120})
+			require.NoError(t, err)
+			hc := b.HTTPClient()
+			t.Cleanup(hc.CloseIdleConnections)
+			var provider aws.CredentialsProvider = credentials.NewStaticCredentialsProvider(b.Credentials.AccessKeyID,
+				b.Credentials.SecretAccessKey, b.Credentials.SessionToken)
+			if tc.refresh {
+				provider = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return b.IssueCredentials(0) })
+			}
+			cam, err := simulator.NewCamera(simulator.CameraConfig{StreamName: stream, Source: src, BackoffBase: 10 * time.Millisecond,
+				BackoffCap: 100 * time.Millisecond, Recipients: []e2ee.PublicKey{consumerKey(t).Public()}},
+				simulator.Target{ControlPlaneURL: b.ControlPlaneURL, HTTP: hc, Region: b.Region, Credentials: provider})
+			require.NoError(t, err)
+			cam.Run(context.Background(), time.Now().Add(3500*time.Millisecond))
+			v, _, obs := verdicts(t, b)
+			require.GreaterOrEqual(t, len(obs.Sessions), 3)
+			require.Equal(t, tc.want, v["DEV-CRED-002"])
+		})
+	}
 }
