@@ -305,7 +305,8 @@ func expectErrorAck(ctx context.Context, t *conformance.T, c *probe.Client, stre
 	return true
 }
 
-// fail formats a failure with the KMS error type when there is one.
+// describeErr names the KMS error type of err, when it has one, before
+// the error itself.
 func describeErr(err error) string {
 	if code := kmsErrorCode(err); code != "" {
 		return fmt.Sprintf("%s (%v)", code, err)
