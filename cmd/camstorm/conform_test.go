@@ -1,0 +1,101 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/camstorm/camstorm/conformance"
+)
+
+// junitSummary parses a JUnit file with junitparser (Debian
+// python3-junitparser), a JUnit consumer camstorm does not share code
+// with, and returns "tests failures errors skipped" and the suite names.
+func junitSummary(t *testing.T, path string) string {
+	t.Helper()
+	const python = "/usr/bin/python3" // Debian's, where python3-junitparser installs
+	script := `import sys, junitparser
+x = junitparser.JUnitXml.fromfile(sys.argv[1])
+print(x.tests, x.failures, x.errors, x.skipped, ",".join(s.name for s in x))`
+	out, err := exec.Command(python, "-c", script, path).CombinedOutput()
+	if err != nil && strings.Contains(string(out), "No module named") || os.IsNotExist(err) || err != nil && strings.Contains(err.Error(), "no such file") {
+		msg := "junitparser is not installed for /usr/bin/python3; apt-get install python3-junitparser"
+		if os.Getenv("CAMSTORM_REQUIRE_TOOLS") == "1" {
+			t.Fatal(msg + " — required because CAMSTORM_REQUIRE_TOOLS=1")
+		}
+		t.Skip(msg)
+	}
+	require.NoError(t, err, "junitparser: %s", out)
+	return strings.TrimSpace(string(out))
+}
+
+// TestConformEmbeddedPassesAndWritesReports is the acceptance run: every
+// case against the embedded stack passes, and the JUnit and JSON reports
+// parse in tools that did not write them.
+func TestConformEmbeddedPassesAndWritesReports(t *testing.T) {
+	dir := t.TempDir()
+	junit, js := filepath.Join(dir, "conform.xml"), filepath.Join(dir, "conform.json")
+	stdout, stderr, code := runCamstorm(t, "conform", "--junit", junit, "--json", js)
+	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	require.Contains(t, stdout, "0 failed (0 MUST), 0 skipped, 0 harness errors")
+
+	var rep struct {
+		Schema  string               `json:"schema"`
+		Results []conformance.Result `json:"results"`
+		Summary struct{ Pass, Fail int }
+	}
+	b, err := os.ReadFile(js)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &rep))
+	require.Equal(t, conformance.ReportSchema, rep.Schema)
+	require.GreaterOrEqual(t, len(rep.Results), 48, "four suites of at least 12 cases")
+	require.Equal(t, len(rep.Results), rep.Summary.Pass)
+	perSuite := map[string]int{}
+	for _, r := range rep.Results {
+		perSuite[r.Suite]++
+		require.NotEmpty(t, r.Requirement.Text, r.ID)
+	}
+	for _, s := range []string{"encryption", "rotation", "resume", "access"} {
+		require.GreaterOrEqual(t, perSuite[s], 12, "suite %s", s)
+	}
+
+	fields := strings.Fields(junitSummary(t, junit))
+	require.Len(t, fields, 5)
+	require.Equal(t, []string{"0", "0", "0"}, fields[1:4], "failures, errors, skipped in the JUnit file")
+	require.Equal(t, "encryption,rotation,resume,access", fields[4])
+}
+
+// TestConformCatchesADefect runs a suite against a deliberately broken
+// stack: exit 3, and the failure in every report.
+func TestConformCatchesADefect(t *testing.T) {
+	dir := t.TempDir()
+	junit := filepath.Join(dir, "conform.xml")
+	stdout, stderr, code := runCamstorm(t, "conform", "--defect", "plaintext-at-rest", "--junit", junit, "ENC-REST")
+	require.Equal(t, exitVerifyFail, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	require.Contains(t, stdout, "FAIL ENC-REST-001")
+	require.Contains(t, stdout, "Requirement R-REST-1 (MUST)")
+	fields := strings.Fields(junitSummary(t, junit))
+	require.Equal(t, "3", fields[0], "tests")
+	require.NotEqual(t, "0", fields[1], "failures")
+}
+
+func TestConformListAndUsage(t *testing.T) {
+	stdout, _, code := runCamstorm(t, "conform", "--list", "rotation", "ACC-SIG-00")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, stdout, "ROT-KMS-001")
+	require.Contains(t, stdout, "ACC-SIG-001")
+	require.NotContains(t, stdout, "ENC-TLS-001")
+
+	_, stderr, code := runCamstorm(t, "conform", "--list", "nosuch")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, `"nosuch"`)
+
+	_, stderr, code = runCamstorm(t, "conform", "--defect", "bogus")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, "plaintext-at-rest", "the error lists the valid defects")
+}
