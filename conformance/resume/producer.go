@@ -30,7 +30,7 @@ func producerCases() []*conformance.Case {
 			ID: "RES-OUT-001", Requirement: "R-RES-1", Parallel: true,
 			Source:   "kvs-protocol.md §4.2-4.4: the producer buffers (default 120 s) while offline, reconnects with backoff and resends what was not acknowledged.",
 			Title:    "An outage shorter than the producer's buffer loses nothing",
-			Stimulus: "A simulated camera (camstorm's KVS-style producer: 10 fps, 500 ms fragments, 120 s buffer, 500 ms staleness) streams for 3.5 s through a link that goes down completely for 1 s at 1.2 s (open connection silent, new dials refused).",
+			Stimulus: "A simulated camera (camstorm's KVS-style producer: 10 fps, 500 ms fragments, 120 s buffer, 500 ms staleness) films for 3.5 s; its data-plane link goes down completely for 1 s from 1.2 s after its first PutMedia dial (the open connection goes silent, new dials are refused).",
 			Expected: "The camera reconnects and drops nothing; the stream holds every frame the camera filmed, each fragment exactly once, in producer-timecode order, every fragment acknowledged PERSISTED among them. (A fragment RECEIVED whose PERSISTED was lost in the outage is not resent, as the SDK resumes after the last RECEIVED: the camera may count it unconfirmed, but it must be stored.)",
 			Run: func(ctx context.Context, t *conformance.T) {
 				run := runCamera(ctx, t, simulator.CameraConfig{}, netem.Schedule{{At: 1200 * time.Millisecond, Kind: netem.KindOutage, Duration: time.Second}}, 3500*time.Millisecond)
@@ -44,7 +44,7 @@ func producerCases() []*conformance.Case {
 			ID: "RES-OUT-002", Requirement: "R-RES-5", Parallel: true,
 			Source:   "kvs-protocol.md §4.2: when the buffer overflows the producer evicts its oldest fragments (DROP_TAIL_ITEM) and reports them dropped.",
 			Title:    "An outage longer than the buffer: only what the producer reports dropped is missing",
-			Stimulus: "The simulated camera, with a 1 s buffer, streams for 4.5 s through a link that goes down for 2.5 s at 1 s, so its buffer overflows during the outage.",
+			Stimulus: "The simulated camera, with a 1 s buffer, films for 4.5 s; its data-plane link goes down for 2.5 s from 1 s after its first PutMedia dial, so its buffer overflows during the outage.",
 			Expected: "The camera reports the fragments it evicted; every fragment acknowledged PERSISTED is stored exactly once, in order, with all its frames; no frame the camera reports dropped is served; everything filmed is acknowledged, dropped or unconfirmed.",
 			Run: func(ctx context.Context, t *conformance.T) {
 				run := runCamera(ctx, t, simulator.CameraConfig{BufferDuration: time.Second},
@@ -71,7 +71,7 @@ func producerCases() []*conformance.Case {
 			ID: "RES-HALF-002", Requirement: "R-RES-1", Parallel: true,
 			Source:   "kvs-protocol.md §4.5: without BUFFERING ACKs for the staleness period the producer resets the connection and resumes after the last RECEIVED fragment.",
 			Title:    "A half-open connection found by missing ACKs: the producer resumes and nothing is lost",
-			Stimulus: "The simulated camera (500 ms staleness) streams for 3 s through a link that at 1.2 s silently stops carrying bytes either way on the open connection, without an error (a black hole); new connections work.",
+			Stimulus: "The simulated camera (500 ms staleness) films for 3 s; 1.2 s after its first PutMedia dial the open data-plane connection silently stops carrying bytes either way, without an error (a black hole); new connections work.",
 			Expected: "The camera notices the missing BUFFERING ACKs, reconnects and drops nothing; the stream holds every frame the camera filmed, each fragment exactly once, in order, every fragment acknowledged PERSISTED among them.",
 			Run: func(ctx context.Context, t *conformance.T) {
 				run := runCamera(ctx, t, simulator.CameraConfig{}, netem.Schedule{{At: 1200 * time.Millisecond, Kind: netem.KindBlackHole}}, 3*time.Second)
