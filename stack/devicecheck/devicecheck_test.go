@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -95,12 +99,20 @@ func consumerKey(t *testing.T) *e2ee.PrivateKey {
 // ERROR, withheld PERSISTED ACKs and a stall; every applicable case passes.
 func TestSimulatorPassesUnderEveryFault(t *testing.T) {
 	const stream = "dev-good"
-	b := start(t, stream, "close@fragment=3,error=5000@fragment=5,error=4002@fragment=7,withhold=persisted:500ms@fragment=9,stall=300ms@fragment=10")
+	b := start(t, stream, "close@fragment=3,error=5000@fragment=5,error=4002@fragment=7,withhold=persisted:500ms@fragment=9,stall=300ms@fragment=10,throttle=8KiB/s:1s@fragment=11")
 	cam := camera(t, b, stream, true)
 	res := cam.Run(context.Background(), time.Now().Add(12*time.Second))
 	t.Logf("camera: sessions %d reconnects %d failure %v", res.Sessions, res.Reconnects, res.Failure)
 	v, rep, obs := verdicts(t, b)
-	require.Len(t, obs.Faults, 5, "every scheduled fault fired: %+v", obs.Faults)
+	require.Len(t, obs.Faults, 6, "every scheduled fault fired: %+v", obs.Faults)
+	// The offline camera sends as fast as it is read: the throttle (8 KiB/s
+	// on fragments of about 25 KB) must have held fragment 12 back.
+	throttled := obs.Faults[5]
+	for _, f := range obs.Fragments {
+		if f.Ordinal == 12 && !f.Resent {
+			require.Greater(t, f.Arrived.Sub(throttled.Time), 500*time.Millisecond, "fragment 12 came through the throttle")
+		}
+	}
 	require.Empty(t, failed(v))
 	for _, id := range []string{"DEV-MKV-001", "DEV-FRAG-001", "DEV-RES-001", "DEV-RES-002", "DEV-RES-003", "DEV-ERR-001", "DEV-ERR-002", "DEV-E2EE-001", "DEV-E2EE-002", "DEV-CRED-001"} {
 		require.Equal(t, conformance.Pass, v[id], id)
@@ -330,4 +342,58 @@ func TestCredentialRefresh(t *testing.T) {
 			require.Equal(t, tc.want, v["DEV-CRED-002"])
 		})
 	}
+}
+
+// TestDocsMatch: docs/DEVICE-CHECK.md carries the grammar as the code has
+// it and a row for every case.
+func TestDocsMatch(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "DEVICE-CHECK.md"))
+	require.NoError(t, err)
+	require.Contains(t, string(doc), devicecheck.Grammar)
+	for _, c := range device.Suite(&device.Observations{}).Cases {
+		require.Contains(t, string(doc), "| "+c.ID+" |", "docs/DEVICE-CHECK.md lists %s", c.ID)
+	}
+}
+
+// TestCloseCutsTheConnection: after a close fault the producer's ACK
+// stream breaks off without the response's end (not a clean EOF), and the
+// cut fragment gets neither RECEIVED nor ERROR.
+func TestCloseCutsTheConnection(t *testing.T) {
+	const stream = "dev-cut"
+	b := start(t, stream, "close@fragment=2")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	creds := credentials.NewStaticCredentialsProvider(b.Credentials.AccessKeyID, b.Credentials.SecretAccessKey, b.Credentials.SessionToken)
+	hc := &http.Client{Transport: &kvsclient.SigningTransport{Base: b.HTTPClient().Transport, Credentials: creds, Region: b.Region}}
+	var ep kvsapi.GetDataEndpointOutput
+	require.NoError(t, kvsclient.Call(ctx, hc, b.ControlPlaneURL, kvsapi.PathGetDataEndpoint,
+		kvsapi.GetDataEndpointInput{StreamRef: kvsapi.StreamRef{StreamName: stream}, APIName: "PUT_MEDIA"}, &ep))
+	pm, err := kvsclient.StartPutMedia(ctx, hc, ep.DataEndpoint, kvsclient.PutMediaOptions{StreamName: stream})
+	require.NoError(t, err)
+	defer pm.Close()
+	base := time.Now().Add(-time.Minute).UnixMilli()
+	w := mkv.NewWriter(pm)
+	require.NoError(t, w.WriteHeader(mkv.Header{Tracks: []mkv.TrackSpec{{Number: 1, UID: 1, Type: mkv.TrackVideo, CodecID: "V_MPEG4/ISO/AVC", Width: 160, Height: 120}}}))
+	for i := range 2 {
+		require.NoError(t, w.StartCluster(base+int64(i)*1000))
+		require.NoError(t, w.WriteFrame(1, base+int64(i)*1000, true, avccFrame(i, 0)))
+	}
+	var events []string
+	var ackErr error
+	for {
+		a, err := pm.NextAck()
+		if err != nil {
+			ackErr = err
+			break
+		}
+		events = append(events, string(a.EventType)+"@"+strconv.FormatInt(a.FragmentTimecode-base, 10))
+	}
+	require.NotErrorIs(t, ackErr, io.EOF, "the response must not end cleanly")
+	require.Contains(t, events, "BUFFERING@1000", "the cut fires mid-fragment, after the fragment began")
+	require.NotContains(t, events, "ERROR@1000")
+	require.NotContains(t, events, "RECEIVED@1000")
+	_, _, obs := verdicts(t, b)
+	require.Len(t, obs.Faults, 1)
+	require.Equal(t, 2, obs.Faults[0].Ordinal)
+	require.True(t, obs.Sessions[0].Cut)
 }
