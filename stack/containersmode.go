@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/camstorm/camstorm/stack/containers"
@@ -61,6 +62,10 @@ type containerStack struct {
 	identity *containers.Container
 	kms      *containers.Container
 	ingest   *containers.Container
+	// kmsCut is whether SetKMSReachable disconnected the KMS; reconnecting
+	// a connected container is a Docker error.
+	kmsMu  sync.Mutex
+	kmsCut bool
 }
 
 // StartContainers starts the stack as containers and returns once all

@@ -471,6 +471,12 @@ func (s *Stack) SetKMSReachable(reachable bool) {
 		s.kmsLink.setCut(!reachable)
 	}
 	if s.cs != nil {
+		s.cs.kmsMu.Lock()
+		defer s.cs.kmsMu.Unlock()
+		if s.cs.kmsCut == !reachable {
+			return
+		}
+		s.cs.kmsCut = !reachable
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		var err error
