@@ -281,12 +281,14 @@ func skipUnfired(t *conformance.T, v *view, kinds ...string) []devicerecord.Faul
 }
 
 // checkResent checks that the session `next` (and later ones) carried
-// every fragment not acknowledged before `at`, except skip.
-func checkResent(t *conformance.T, v *view, what string, at time.Time, next int, skip int64, hasSkip bool) {
+// every fragment not acknowledged before `at`, except those a
+// non-retriable ERROR told the device to skip.
+func checkResent(t *conformance.T, v *view, what string, at time.Time, next int) {
 	unacked := v.unackedBefore(at)
+	skipped := nonRetriableFragments(v)
 	var missing []string
 	for _, f := range unacked {
-		if hasSkip && f.ProducerMs == skip {
+		if skipped[f.ProducerMs] {
 			continue
 		}
 		if !v.arrivedFrom(f.ProducerMs, next) {
@@ -297,6 +299,18 @@ func checkResent(t *conformance.T, v *view, what string, at time.Time, next int,
 	if len(missing) > 0 {
 		t.Fail("%s: fragments sent before it but never acknowledged were not resent after it: %s", what, strings.Join(missing, ", "))
 	}
+}
+
+// nonRetriableFragments are the producer ms of the fragments a
+// non-retriable injected ERROR named: a correct device skips them.
+func nonRetriableFragments(v *view) map[int64]bool {
+	out := map[int64]bool{}
+	for _, f := range faultsOf(v, "error") {
+		if !f.Retriable {
+			out[f.ProducerMs] = true
+		}
+	}
+	return out
 }
 
 func describe(f devicerecord.Fault) string {
@@ -310,7 +324,7 @@ func caseResumeAfterClose(t *conformance.T, v *view) {
 			t.Fail("%s: the device never opened another PutMedia carrying media", describe(f))
 			continue
 		}
-		checkResent(t, v, describe(f), f.Time, next, 0, false)
+		checkResent(t, v, describe(f), f.Time, next)
 	}
 }
 
@@ -326,7 +340,7 @@ func caseResumeAfterSlowness(t *conformance.T, v *view) {
 			}
 		}
 		if next := v.firstSessionAfter(f.Time); next >= 0 {
-			checkResent(t, v, describe(f)+" (the device reconnected)", v.Sessions[next].Start, next, 0, false)
+			checkResent(t, v, describe(f)+" (the device reconnected)", v.Sessions[next].Start, next)
 		} else {
 			t.Evidence("note", "%s: the device kept its session", describe(f))
 		}
@@ -334,12 +348,7 @@ func caseResumeAfterSlowness(t *conformance.T, v *view) {
 }
 
 func caseNothingLost(t *conformance.T, v *view) {
-	skipped := map[int64]bool{}
-	for _, f := range faultsOf(v, "error") {
-		if !f.Retriable {
-			skipped[f.ProducerMs] = true
-		}
-	}
+	skipped := nonRetriableFragments(v)
 	last := len(v.Sessions) - 1
 	seen := map[int64]bool{}
 	lost := 0
@@ -384,7 +393,7 @@ func caseRetriable(t *conformance.T, v *view) {
 			continue
 		}
 		t.Check(v.arrivedFrom(f.ProducerMs, next), "%s: ERROR %s is retriable but the failed fragment #%d was not resent", describe(f), kvsapi.ErrorID(f.ErrorID), f.Ordinal)
-		checkResent(t, v, describe(f), f.Time, next, 0, false)
+		checkResent(t, v, describe(f), f.Time, next)
 	}
 	if n == 0 {
 		t.Skip("no retriable ERROR was injected")
@@ -413,7 +422,7 @@ func caseNonRetriable(t *conformance.T, v *view) {
 		t.Check(resent == 0, "%s: ERROR %s is not retriable, yet the device resent fragment #%d %d times", describe(f), kvsapi.ErrorID(f.ErrorID), f.Ordinal, resent)
 		later := slices.ContainsFunc(v.Fragments, func(fr devicerecord.Fragment) bool { return fr.Session >= next && fr.ProducerMs > f.ProducerMs })
 		t.Check(later, "%s: the device did not continue with fragments after the skipped one", describe(f))
-		checkResent(t, v, describe(f), f.Time, next, f.ProducerMs, true)
+		checkResent(t, v, describe(f), f.Time, next)
 	}
 	if n == 0 {
 		t.Skip("no non-retriable ERROR was injected")

@@ -3,6 +3,7 @@ package devicecheck_test
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -396,4 +398,123 @@ func TestCloseCutsTheConnection(t *testing.T) {
 	require.Len(t, obs.Faults, 1)
 	require.Equal(t, 2, obs.Faults[0].Ordinal)
 	require.True(t, obs.Sessions[0].Cut)
+}
+
+// judge runs the device suite over rec and returns the IDs that failed.
+func judge(t *testing.T, rec *devicerecord.Record) []string {
+	t.Helper()
+	rep, err := (&conformance.Runner{Target: device.Target(rec)}).Run(context.Background(), device.Suite(rec))
+	require.NoError(t, err)
+	v := map[string]conformance.Verdict{}
+	for _, r := range rep.Results {
+		v[r.ID] = r.Verdict
+	}
+	return failed(v)
+}
+
+// headerBytes is a recorded session header (EBML header, Info, Tracks: the
+// Segment element itself is not recorded) for these tracks.
+func headerBytes(t *testing.T, tracks ...mkv.TrackSpec) []byte {
+	t.Helper()
+	h, err := mkv.AppendHeader(nil, mkv.Header{Tracks: tracks})
+	require.NoError(t, err)
+	ebml := mkv.AppendEBMLHeader(nil)
+	return append(ebml, h[len(ebml)+5:]...) // 4-byte Segment ID and the unknown-size byte
+}
+
+// TestEveryCaseCanFail: a conformant record from a real run, mutated in one
+// way at a time, fails the cases that judge that way.
+func TestEveryCaseCanFail(t *testing.T) {
+	const stream = "dev-mutate"
+	b := start(t, stream, "close@fragment=2,error=5000@fragment=4,withhold=persisted:300ms@fragment=6,error=4002@fragment=8")
+	camera(t, b, stream, true).Run(context.Background(), time.Now().Add(10*time.Second))
+	_, _, clean := verdicts(t, b)
+	require.Empty(t, judge(t, clean), "the unmutated record passes")
+	faultAt := func(r *devicerecord.Record, kind string, retriable bool) devicerecord.Fault {
+		for _, f := range r.Faults {
+			if f.Kind == kind && (kind != "error" || f.Retriable == retriable) {
+				return f
+			}
+		}
+		t.Fatalf("no %s fault in the record", kind)
+		return devicerecord.Fault{}
+	}
+	video := mkv.TrackSpec{Number: 1, UID: 1, Type: mkv.TrackVideo, CodecID: "V_MPEG4/ISO/AVC", Width: 160, Height: 120, CodecPrivate: []byte{1, 2, 3}}
+	key := simulator.KeyTrack
+	for _, tc := range []struct {
+		name   string
+		mutate func(r *devicerecord.Record)
+		want   []string
+	}{
+		{"doc-type", func(r *devicerecord.Record) {
+			for i := range r.Sessions {
+				r.Sessions[i].EBMLHeader = []byte(strings.Replace(string(r.Sessions[i].EBMLHeader), "matroska", "matroskX", 1))
+			}
+		}, []string{"DEV-MKV-001"}},
+		{"header-after-cluster", func(r *devicerecord.Record) { r.Sessions[1].ClusterBeforeHeader = true }, []string{"DEV-MKV-002"}},
+		{"two-video-tracks", func(r *devicerecord.Record) {
+			second := video
+			second.Number, second.UID = 3, 3
+			r.Sessions[0].Header = headerBytes(t, video, key, second)
+		}, []string{"DEV-MKV-003"}},
+		{"no-codec-private", func(r *devicerecord.Record) {
+			bare := video
+			bare.CodecPrivate = nil
+			r.Sessions[0].Header = headerBytes(t, bare, key)
+		}, []string{"DEV-MKV-004"}},
+		{"timecode-scale", func(r *devicerecord.Record) {
+			h := headerBytes(t, video, key)
+			i := strings.Index(string(h), "\x2a\xd7\xb1")
+			require.GreaterOrEqual(t, i, 0)
+			n := int(h[i+3] &^ 0x80) // a one-byte size vint
+			value := h[i+4 : i+4+n]
+			clear(value)
+			value[n-1] = 10 // 10 ns
+			r.Sessions[0].Header = h
+		}, []string{"DEV-MKV-005"}},
+		{"reserved-tag", func(r *devicerecord.Record) {
+			r.Fragments[0].Tags = append(r.Fragments[0].Tags, "AWS_KINESISVIDEO_PRODUCER_TIMESTAMP")
+		}, []string{"DEV-MKV-006"}},
+		{"timecode-goes-back", func(r *devicerecord.Record) {
+			f := &r.Fragments[len(r.Fragments)-1]
+			f.Timecode, f.ProducerMs = f.Timecode-5000, f.ProducerMs-5000
+		}, []string{"DEV-FRAG-002"}},
+		{"eleven-second-fragment", func(r *devicerecord.Record) {
+			r.Fragments[0].Frames = append(r.Fragments[0].Frames, devicerecord.Frame{Track: 1, Rel: 11_000})
+		}, []string{"DEV-FRAG-003"}},
+		{"own-error", func(r *devicerecord.Record) {
+			r.Acks = append(r.Acks, devicerecord.Ack{Session: 0, Time: r.Started, Event: "ERROR", ErrorID: 4004, HasTimecode: true})
+		}, []string{"DEV-ACK-001"}},
+		{"withheld-fragment-never-received", func(r *devicerecord.Record) {
+			f := faultAt(r, "withhold", false)
+			r.Acks = slices.DeleteFunc(r.Acks, func(a devicerecord.Ack) bool { return a.Event == "RECEIVED" && a.Timecode == f.Timecode })
+		}, []string{"DEV-RES-002", "DEV-RES-003"}},
+		{"retriable-not-resent", func(r *devicerecord.Record) {
+			f := faultAt(r, "error", true)
+			r.Fragments = slices.DeleteFunc(r.Fragments, func(fr devicerecord.Fragment) bool { return fr.ProducerMs == f.ProducerMs && fr.Arrived.After(f.Time) })
+		}, []string{"DEV-ERR-001", "DEV-RES-003"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := clone(clean)
+			tc.mutate(r)
+			got := judge(t, r)
+			// One flaw can fail more than its own case (a fragment never
+			// acknowledged is also one a later fault should have seen
+			// resent); the named cases must be among the failures.
+			require.Subset(t, got, tc.want)
+		})
+	}
+}
+
+// clone deep-copies a record through JSON.
+func clone(r *devicerecord.Record) *devicerecord.Record {
+	b, err := json.Marshal(r)
+	if err != nil {
+		panic(err)
+	}
+	var out devicerecord.Record
+	if err := json.Unmarshal(b, &out); err != nil {
+		panic(err)
+	}
+	return &out
 }
