@@ -174,7 +174,7 @@ func (g *gateway) record(r *http.Request, svc service, op string, start time.Tim
 			o.ErrorCode = http.StatusText(rw.status)
 		}
 	}
-	if g.noAuditOnDenial && (rw.status == http.StatusForbidden || rw.status == http.StatusUnauthorized) {
+	if g.noAuditOnDenial && (rw.status == http.StatusForbidden || rw.status == http.StatusUnauthorized || audit.IsDenied(o.ErrorCode)) {
 		return // deliberate defect: denials leave no trace
 	}
 	rec := svc.source.FromRequest(r, o)
