@@ -313,7 +313,8 @@ func TestParse(t *testing.T) {
 
 // TestCredentialRefresh: the record is told the credentials last 700 ms (the
 // stack's shortest real lifetime is 15 min); a real-time camera cut twice
-// reconnects after that. Signing every session with the first key fails
+// reconnects after that (and a stall fires 1.5 s in, by time). Signing
+// every session with the first key fails
 // DEV-CRED-002; fetching fresh credentials for each request passes it.
 func TestCredentialRefresh(t *testing.T) {
 	for _, tc := range []struct {
@@ -323,7 +324,7 @@ func TestCredentialRefresh(t *testing.T) {
 	}{{"static-key", false, conformance.Fail}, {"fresh-keys", true, conformance.Pass}} {
 		t.Run(tc.name, func(t *testing.T) {
 			stream := "dev-cred-" + tc.name
-			b := start(t, stream, "close@fragment=2,close@fragment=3")
+			b := start(t, stream, "close@fragment=2,close@fragment=3,stall=200ms@t=1500ms")
 			b.Check.SetCredentialLifetime(700 * time.Millisecond)
 			src, err := media.NewSynthetic(media.SyntheticConfig{BitrateBps: 100_000, FPS: 10, GOP: time.Second, Seed: 2, Width: 160, Height: 120})
 			require.NoError(t, err)
@@ -342,6 +343,9 @@ func TestCredentialRefresh(t *testing.T) {
 			v, _, obs := verdicts(t, b)
 			require.GreaterOrEqual(t, len(obs.Sessions), 3)
 			require.Equal(t, tc.want, v["DEV-CRED-002"])
+			i := slices.IndexFunc(obs.Faults, func(f devicerecord.Fault) bool { return f.Kind == "stall" })
+			require.GreaterOrEqual(t, i, 0, "the time-triggered stall fired: %+v", obs.Faults)
+			require.GreaterOrEqual(t, obs.Faults[i].Time.Sub(obs.Started), 1500*time.Millisecond)
 		})
 	}
 }
