@@ -147,6 +147,13 @@ func (g *gateway) authenticate(w *recordingWriter, r *http.Request, svc service,
 		if !errors.As(err, &e) {
 			e = &sigv4.Error{Code: "InternalFailure", Status: http.StatusInternalServerError, Message: err.Error()}
 		}
+		if svc.streaming(r) {
+			// The body was not read: without Connection: close the server
+			// would drain it before answering, and a producer that waits
+			// for the response head before sending media would never see
+			// the refusal.
+			w.Header().Set("Connection", "close")
+		}
 		e.WriteError(w, svc.protocol)
 		return nil
 	}
