@@ -26,8 +26,9 @@ type access struct {
 	// behalf; nil when the ingest's KMS is not the stack's.
 	keys  *remoteKeyUse
 	clock func() time.Time
-	// Deliberate defects (DefectIgnoreStreamOwnership, DefectIgnoreKeyPolicy).
-	ignoreOwnership, ignoreKeyPolicy bool
+	// Deliberate defects (DefectIgnoreStreamOwnership, DefectIgnoreKeyPolicy,
+	// DefectOverbroadRoles).
+	ignoreOwnership, ignoreKeyPolicy, overbroadRoles bool
 
 	mu     sync.Mutex
 	parsed map[string]*policy.Policy // by document text, bounded
@@ -58,8 +59,20 @@ func (a *access) identityPolicies(p iam.Principal) []*policy.Policy {
 		}
 		out = append(out, pol)
 	}
+	if a.overbroadRoles {
+		out = append(out, allowEverything) // deliberate defect: no least privilege
+	}
 	return out
 }
+
+// allowEverything is the wildcard identity policy of DefectOverbroadRoles.
+var allowEverything = func() *policy.Policy {
+	p, err := policy.Parse([]byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`))
+	if err != nil {
+		panic(err)
+	}
+	return p
+}()
 
 // principal is how policies see the caller.
 func principal(c *caller) policy.Principal {

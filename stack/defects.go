@@ -32,6 +32,7 @@ const (
 	DefectReorderFragments         Defect = "reorder-fragments"
 	DefectWrongErrorAck            Defect = "wrong-error-ack"
 	DefectIgnoreRevocation         Defect = "ignore-revocation"
+	DefectOverbroadRoles           Defect = "overbroad-roles"
 )
 
 // defectDescriptions is every defect, in the stable order Defects returns.
@@ -58,6 +59,7 @@ var defectDescriptions = []struct {
 	{DefectReorderFragments, "GetMedia and GetMediaForFragmentList serve fragments pairwise swapped (2,1,4,3…)"},
 	{DefectWrongErrorAck, "a disabled KMS key gives ERROR 4503 (KMS unreachable) instead of 4501 (KMS key disabled), in ACKs and GetMedia error chunks"},
 	{DefectIgnoreRevocation, "a revoked device certificate still gets credentials from the IoT credential provider"},
+	{DefectOverbroadRoles, "every principal's identity policies also allow every action on every resource, as a wildcard policy left on the camera and consumer roles would (no least privilege)"},
 }
 
 // Defects returns every defect, in a stable order, for the defect matrix.

@@ -58,6 +58,7 @@ func TestEveryDefectChangesBehaviour(t *testing.T) {
 		stack.DefectReorderFragments:         probeFragmentOrder,
 		stack.DefectWrongErrorAck:            probeDisabledKeyAck,
 		stack.DefectIgnoreRevocation:         probeRevokedCertificate,
+		stack.DefectOverbroadRoles:           probeLeastPrivilege,
 	}
 	require.Len(t, probes, len(stack.Defects()), "every defect has a probe")
 	clean, err := stacktest.Start(context.Background())
@@ -174,6 +175,22 @@ func probeOtherCamerasStream(t *testing.T, st *stack.Stack) []bool {
 	err := kvsclient.Call(ctx, cam, st.ControlPlaneURL, kvsapi.PathDescribeStream, kvsapi.StreamRef{StreamName: other}, nil)
 	_, putErr := putOne(ctx, cam, st, other)
 	return []bool{err == nil, putErr == nil && len(fragmentsOf(t, st, other)) == 1}
+}
+
+// probeLeastPrivilege: a camera lists the fragments of its own stream (its
+// role grants no reads) and a consumer creates a stream (its role grants
+// no writes).
+func probeLeastPrivilege(t *testing.T, st *stack.Stack) []bool {
+	ctx := context.Background()
+	thing := uniqueName("cam-lp")
+	cam, _ := camera(t, st, thing)
+	createStream(t, st, thing, "")
+	camErr := kvsclient.Call(ctx, cam, st.DataPlaneURL, kvsapi.PathListFragments,
+		kvsapi.ListFragmentsInput{StreamRef: kvsapi.StreamRef{StreamName: thing}}, nil)
+	consumer := signedAs(st, st.AssumeRole(st.ConsumerRoleARN, "lp-reader"), nil)
+	conErr := kvsclient.Call(ctx, consumer, st.ControlPlaneURL, kvsapi.PathCreateStream,
+		kvsapi.CreateStreamInput{StreamName: uniqueName("lp-made"), DataRetentionInHours: 1}, nil)
+	return []bool{camErr == nil, conErr == nil}
 }
 
 func probeConsumerWithoutKeyGrant(t *testing.T, st *stack.Stack) []bool {

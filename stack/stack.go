@@ -315,7 +315,8 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
 	acc := &access{iam: s.iam, region: ic.Region, clock: time.Now, parsed: map[string]*policy.Policy{},
-		ignoreOwnership: defects[DefectIgnoreStreamOwnership], ignoreKeyPolicy: defects[DefectIgnoreKeyPolicy]}
+		ignoreOwnership: defects[DefectIgnoreStreamOwnership], ignoreKeyPolicy: defects[DefectIgnoreKeyPolicy],
+		overbroadRoles: defects[DefectOverbroadRoles]}
 	s.gateway, s.access = g, acc
 	ingestRole := s.iam.RoleARN(IngestRoleName)
 	if has(RoleIdentity) {
