@@ -287,15 +287,26 @@ func (r *Runner) runCase(ctx context.Context, sc selected, runID string, now fun
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	res.Evidence, res.Log = t.evidence, t.log
+	var problem string // why the case could not finish, if it could not
 	switch {
 	case overran:
-		res.Verdict, res.Reason = Harness, fmt.Sprintf("watchdog: the case did not finish within %v (+%v grace); its resources may remain", timeout, watchdogGrace)
+		problem = fmt.Sprintf("watchdog: the case did not finish within %v (+%v grace); its resources may remain", timeout, watchdogGrace)
 	case panicked != "":
-		res.Verdict, res.Reason = Harness, panicked
+		problem = panicked
 	case t.harness != "":
-		res.Verdict, res.Reason = Harness, t.harness
+		problem = t.harness
+	}
+	switch {
 	case len(t.failures) > 0:
+		// A failure observed stays a failure even if the case could not
+		// finish afterwards (a forbidden DeleteStream that succeeded
+		// leaves nothing for the case's final check to read).
 		res.Verdict, res.Actual = Fail, t.failures
+		if problem != "" {
+			res.Reason = "after the failure, the case could not finish: " + problem
+		}
+	case problem != "":
+		res.Verdict, res.Reason = Harness, problem
 	case t.skip != "":
 		res.Verdict, res.Reason = Skip, t.skip
 	case cctx.Err() != nil && ctx.Err() == nil:

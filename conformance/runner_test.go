@@ -32,6 +32,7 @@ func TestVerdicts(t *testing.T) {
 		{ID: "DEMO-A-007", Title: "needs", Requirement: "R-AUD-2", Stimulus: "s", Expected: "e", Needs: []Capability{NeedAudit},
 			Run: func(_ context.Context, t *T) { t.Fail("must not run") }},
 		testCase("DEMO-A-008", func(_ context.Context, t *T) { t.Fatal("stop"); t.Fail("not reached") }),
+		testCase("DEMO-A-009", func(_ context.Context, t *T) { t.Fail("deleted"); t.Harnessf("nothing left to read") }),
 	}}
 	suite.Cases[5].Timeout = 50 * time.Millisecond
 	var cleaned atomic.Int32
@@ -47,7 +48,7 @@ func TestVerdicts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Verdict{Pass, Fail, Skip, Harness, Harness, Harness, Skip, Fail}
+	want := []Verdict{Pass, Fail, Skip, Harness, Harness, Harness, Skip, Fail, Fail}
 	for i, res := range rep.Results {
 		if res.Verdict != want[i] {
 			t.Errorf("%s: verdict %s (%s %v), want %s", res.ID, res.Verdict, res.Reason, res.Actual, want[i])
@@ -55,6 +56,9 @@ func TestVerdicts(t *testing.T) {
 	}
 	if got := rep.Results[1].Actual; len(got) != 2 || got[0] != "got 1" || len(rep.Results[1].Evidence) != 1 {
 		t.Errorf("failure details %v %v", got, rep.Results[1].Evidence)
+	}
+	if r := rep.Results[8]; r.Actual[0] != "deleted" || !strings.Contains(r.Reason, "nothing left to read") {
+		t.Errorf("a failure followed by a harness error: %+v", r)
 	}
 	if cleaned.Load() != 1 {
 		t.Errorf("cleanup ran %d times, want 1", cleaned.Load())
@@ -69,7 +73,7 @@ func TestVerdicts(t *testing.T) {
 		t.Errorf("%d events, want %d", events, 2*len(suite.Cases))
 	}
 	c := rep.Counts()
-	if c.Pass != 1 || c.Fail != 2 || c.MustFail != 2 || c.Skip != 2 || c.Harness != 3 {
+	if c.Pass != 1 || c.Fail != 3 || c.MustFail != 3 || c.Skip != 2 || c.Harness != 3 {
 		t.Errorf("counts %+v", c)
 	}
 }
