@@ -1,16 +1,19 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/camstorm/camstorm/conformance"
+	"github.com/camstorm/camstorm/stack/containers"
 )
 
 // junitSummary parses a JUnit file with junitparser (Debian
@@ -98,4 +101,27 @@ func TestConformListAndUsage(t *testing.T) {
 	_, stderr, code = runCamstorm(t, "conform", "--defect", "bogus")
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, stderr, "plaintext-at-rest", "the error lists the valid defects")
+}
+
+// TestConformContainersPasses: the same command judges the stack as
+// containers, every case passes, and nothing of the run is left in Docker.
+func TestConformContainersPasses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the image and runs every suite against three containers")
+	}
+	require.NoError(t, containers.DisableReaper())
+	containers.SkipIfNoDocker(t)
+	bin, err := buildBinary()
+	require.NoError(t, err, "building camstorm")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	junit := filepath.Join(t.TempDir(), "conform.xml")
+	cmd := exec.CommandContext(ctx, bin, "conform", "--stack", "containers", "--junit", junit)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "against the containers stack")
+	require.Contains(t, string(out), "0 failed (0 MUST), 0 skipped, 0 harness errors")
+	fields := strings.Fields(junitSummary(t, junit))
+	require.Equal(t, []string{"0", "0", "0"}, fields[1:4], "failures, errors, skipped in the JUnit file")
+	require.Empty(t, ours(t, containers.Owner(cmd.Process.Pid)), "left behind by the run")
 }
