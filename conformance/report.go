@@ -88,10 +88,10 @@ func WriteJUnit(w io.Writer, r *Report) error {
 		}
 		s := &out.Suites[i]
 		tc := junitCase{Name: res.ID + " " + res.Title, Classname: "camstorm.conform." + res.Suite, Time: seconds(res.Duration),
-			SystemOut: describe(res)}
+			SystemOut: res.Describe()}
 		switch res.Verdict {
 		case Fail:
-			tc.Failure = &junitProblem{Message: firstLine(strings.Join(res.Actual, "; ")), Type: string(res.Level), Text: describe(res)}
+			tc.Failure = &junitProblem{Message: firstLine(strings.Join(res.Actual, "; ")), Type: string(res.Level), Text: res.Describe()}
 			s.Failures++
 		case Harness:
 			tc.Error = &junitProblem{Message: firstLine(res.Reason), Type: "harness", Text: res.Reason}
@@ -138,9 +138,22 @@ func firstLine(s string) string {
 	return s
 }
 
-// describe is a result in words: requirement, stimulus, expected, actual,
-// evidence — what a reader needs without the code.
-func describe(res Result) string {
+// String is the result on one line: ID, verdict, duration and what
+// happened (the actual outcome, or the reason for a skip or error).
+func (res Result) String() string {
+	what := res.Reason
+	if len(res.Actual) > 0 {
+		what = strings.Join(res.Actual, "; ")
+		if res.Reason != "" {
+			what += " (" + res.Reason + ")"
+		}
+	}
+	return fmt.Sprintf("%s %s (%.2fs): %s", res.ID, res.Verdict, time.Duration(res.Duration).Seconds(), what)
+}
+
+// Describe is the result in words: requirement, stimulus, expected,
+// actual, evidence — what a reader needs without the code.
+func (res Result) Describe() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Requirement %s (%s): %s\n", res.Requirement.ID, res.Level, res.Requirement.Text)
 	if res.Source != "" {
@@ -177,7 +190,7 @@ func Progress(w io.Writer, verbose bool) func(Event) {
 		fmt.Fprintf(w, "[%*d/%d] %-5s %-22s %s (%.2fs)\n", width, done, e.Total, res.Verdict, res.ID, res.Title,
 			time.Duration(res.Duration).Seconds())
 		if verbose && res.Verdict != Pass {
-			fmt.Fprint(w, indent(describe(*res), "        "))
+			fmt.Fprint(w, indent(res.Describe(), "        "))
 		}
 	}
 }
@@ -199,7 +212,7 @@ func WriteText(w io.Writer, r *Report) error {
 			continue
 		}
 		fmt.Fprintf(&b, "\n%s %s — %s [%s]\n", strings.ToUpper(string(res.Verdict)), res.ID, res.Title, res.Suite)
-		b.WriteString(indent(describe(res), "  "))
+		b.WriteString(indent(res.Describe(), "  "))
 	}
 	var skipped []string
 	for _, res := range r.Results {

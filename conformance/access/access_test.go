@@ -2,7 +2,6 @@ package access_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"github.com/camstorm/camstorm/conformance/access"
 	"github.com/camstorm/camstorm/conformance/reftarget"
 	"github.com/camstorm/camstorm/stack"
-	"github.com/camstorm/camstorm/stack/stacktest"
 )
 
 // run runs the suite against the embedded stack with the defects and
@@ -21,16 +19,7 @@ func run(t *testing.T, defects ...stack.Defect) (*conformance.Report, map[string
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	st, err := stacktest.Start(ctx, defects...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close(context.Background())
-	tg, err := reftarget.New(st, "embedded")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := (&conformance.Runner{Target: tg}).Run(ctx, access.Suite())
+	rep, err := reftarget.Judge(ctx, defects, nil, access.Suite())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,15 +33,8 @@ func run(t *testing.T, defects ...stack.Defect) (*conformance.Report, map[string
 func explain(rep *conformance.Report, ids ...string) string {
 	var b strings.Builder
 	for _, r := range rep.Results {
-		if len(ids) > 0 && !slices.Contains(ids, r.ID) {
-			continue
-		}
-		fmt.Fprintf(&b, "%s %s (%v) %s\n", r.ID, r.Verdict, time.Duration(r.Duration), r.Reason)
-		for _, a := range r.Actual {
-			fmt.Fprintf(&b, "    actual: %s\n", a)
-		}
-		for _, e := range r.Evidence {
-			fmt.Fprintf(&b, "    %s: %s\n", e.Kind, e.Detail)
+		if len(ids) == 0 || slices.Contains(ids, r.ID) {
+			b.WriteString(r.Describe())
 		}
 	}
 	return b.String()

@@ -2,9 +2,7 @@ package encryption_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,7 +10,6 @@ import (
 	"github.com/camstorm/camstorm/conformance/encryption"
 	"github.com/camstorm/camstorm/conformance/reftarget"
 	"github.com/camstorm/camstorm/stack"
-	"github.com/camstorm/camstorm/stack/stacktest"
 )
 
 // runSuite runs the encryption suite against the embedded stack with the
@@ -21,25 +18,14 @@ func runSuite(t *testing.T, defects ...stack.Defect) *conformance.Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	st, err := stacktest.Start(ctx, defects...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close(context.Background())
-	tg, err := reftarget.New(st, fmt.Sprint("embedded", defects))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := (&conformance.Runner{Target: tg}).Run(ctx, encryption.Suite())
+	rep, err := reftarget.Judge(ctx, defects, nil, encryption.Suite())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return rep
 }
 
-func describe(r conformance.Result) string {
-	return fmt.Sprintf("%s %s: %s %s (evidence %v)", r.ID, r.Verdict, r.Reason, strings.Join(r.Actual, "; "), r.Evidence)
-}
+func describe(r conformance.Result) string { return r.Describe() }
 
 func TestSuiteDeclarations(t *testing.T) {
 	s := encryption.Suite()

@@ -15,7 +15,6 @@ import (
 	"github.com/camstorm/camstorm/conformance/reftarget"
 	"github.com/camstorm/camstorm/conformance/suites"
 	"github.com/camstorm/camstorm/stack"
-	"github.com/camstorm/camstorm/stack/stacktest"
 )
 
 var update = flag.Bool("update", false, "rewrite the defect matrix in docs/DEFECTS.md")
@@ -25,27 +24,11 @@ func run(t *testing.T, defects ...stack.Defect) *conformance.Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	st, err := stacktest.Start(ctx, defects...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close(context.Background())
-	tg, err := reftarget.New(st, fmt.Sprint("embedded", defects))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := (&conformance.Runner{Target: tg}).Run(ctx, suites.All()...)
+	rep, err := reftarget.Judge(ctx, defects, nil, suites.All()...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return rep
-}
-
-func describe(r conformance.Result) string {
-	if r.Verdict == conformance.Fail {
-		return fmt.Sprintf("%s %s: %s", r.ID, r.Verdict, strings.Join(r.Actual, "; "))
-	}
-	return fmt.Sprintf("%s %s: %s", r.ID, r.Verdict, r.Reason)
 }
 
 // TestDefectMatrix runs every suite against the clean reference stack and
@@ -61,7 +44,7 @@ func TestDefectMatrix(t *testing.T) {
 	clean := run(t)
 	for _, r := range clean.Results {
 		if r.Verdict != conformance.Pass {
-			t.Errorf("clean stack: %s", describe(r))
+			t.Errorf("clean stack: %s", r.String())
 		}
 	}
 	var (
@@ -78,14 +61,14 @@ func TestDefectMatrix(t *testing.T) {
 					switch r.Verdict {
 					case conformance.Fail:
 						failed = append(failed, r.ID)
-						t.Logf("caught: %s", describe(r))
+						t.Logf("caught: %s", r.String())
 					case conformance.Skip:
-						t.Errorf("%s: %s (the reference stack offers every capability)", d, describe(r))
+						t.Errorf("%s: %s (the reference stack offers every capability)", d, r.String())
 					case conformance.Harness:
 						// A defect may break a case's own control step (the
 						// admin's read under tamper-media): that case cannot
 						// judge, which is honest; others must catch it.
-						t.Logf("cannot judge: %s", describe(r))
+						t.Logf("cannot judge: %s", r.String())
 					}
 				}
 				if len(failed) == 0 {

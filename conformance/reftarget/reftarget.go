@@ -21,6 +21,7 @@ import (
 	"github.com/camstorm/camstorm/internal/kvsclient"
 	"github.com/camstorm/camstorm/stack"
 	"github.com/camstorm/camstorm/stack/iam"
+	"github.com/camstorm/camstorm/stack/stacktest"
 )
 
 // New describes st as a target named name. The stack should run with
@@ -120,4 +121,25 @@ func (p *principals) revoke(ctx context.Context, certID string) error {
 
 func (p *principals) Consumer(_ context.Context, name string) (conformance.Principal, error) {
 	return conformance.Principal{Name: name, ARN: p.st.ConsumerRoleARN, Credentials: p.st.AssumeRole(p.st.ConsumerRoleARN, name)}, nil
+}
+
+// Judge starts the embedded reference stack with the given deliberate
+// defects (none: the clean stack), runs the suites — or the cases selection
+// names — against it, stops it and returns the report: how suites are
+// proven to pass on the clean stack and to catch each defect.
+func Judge(ctx context.Context, defects []stack.Defect, selection []string, suites ...*conformance.Suite) (*conformance.Report, error) {
+	st, err := stacktest.Start(ctx, defects...)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close(context.Background())
+	name := "embedded"
+	if len(defects) > 0 {
+		name = fmt.Sprint("embedded with ", defects)
+	}
+	tg, err := New(st, name)
+	if err != nil {
+		return nil, err
+	}
+	return (&conformance.Runner{Target: tg, Select: selection}).Run(ctx, suites...)
 }

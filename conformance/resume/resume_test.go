@@ -2,7 +2,6 @@ package resume_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"github.com/camstorm/camstorm/conformance/reftarget"
 	"github.com/camstorm/camstorm/conformance/resume"
 	"github.com/camstorm/camstorm/stack"
-	"github.com/camstorm/camstorm/stack/stacktest"
 )
 
 // run runs the suite (or the cases selected) against a fresh embedded
@@ -21,16 +19,7 @@ func run(t *testing.T, selectIDs []string, defects ...stack.Defect) *conformance
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	st, err := stacktest.Start(ctx, defects...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close(context.Background())
-	tg, err := reftarget.New(st, "embedded")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := (&conformance.Runner{Target: tg, Select: selectIDs}).Run(ctx, resume.Suite())
+	rep, err := reftarget.Judge(ctx, defects, selectIDs, resume.Suite())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +29,7 @@ func run(t *testing.T, selectIDs []string, defects ...stack.Defect) *conformance
 func describe(rep *conformance.Report) string {
 	var b strings.Builder
 	for _, r := range rep.Results {
-		fmt.Fprintf(&b, "%s %s (%.1fs) %s %s\n", r.ID, r.Verdict, time.Duration(r.Duration).Seconds(), r.Reason, strings.Join(r.Actual, " | "))
+		b.WriteString(r.String() + "\n")
 	}
 	return b.String()
 }

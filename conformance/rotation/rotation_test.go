@@ -2,7 +2,6 @@ package rotation_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"github.com/camstorm/camstorm/conformance/reftarget"
 	"github.com/camstorm/camstorm/conformance/rotation"
 	"github.com/camstorm/camstorm/stack"
-	"github.com/camstorm/camstorm/stack/stacktest"
 )
 
 // runSuite runs the rotation suite against the embedded reference stack
@@ -21,28 +19,14 @@ func runSuite(t *testing.T, defects ...stack.Defect) *conformance.Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	st, err := stacktest.Start(ctx, defects...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close(context.Background())
-	tg, err := reftarget.New(st, fmt.Sprint("embedded", defects))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := (&conformance.Runner{Target: tg}).Run(ctx, rotation.Suite())
+	rep, err := reftarget.Judge(ctx, defects, nil, rotation.Suite())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return rep
 }
 
-func describe(r conformance.Result) string {
-	if r.Verdict == conformance.Fail {
-		return fmt.Sprintf("%s %s (%v): %s", r.ID, r.Verdict, time.Duration(r.Duration), strings.Join(r.Actual, "; "))
-	}
-	return fmt.Sprintf("%s %s (%v): %s", r.ID, r.Verdict, time.Duration(r.Duration), r.Reason)
-}
+func describe(r conformance.Result) string { return r.String() }
 
 func TestSuiteDeclaration(t *testing.T) {
 	s := rotation.Suite()
