@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -256,8 +257,11 @@ func (s *Stack) StoredFiles(ctx context.Context) (map[string][]byte, error) {
 				return err
 			}
 			b, err := os.ReadFile(p)
-			if err == nil {
+			switch {
+			case err == nil:
 				files[p] = b
+			case errors.Is(err, fs.ErrNotExist):
+				err = nil // a temporary file renamed away since the listing
 			}
 			return err
 		})

@@ -33,6 +33,7 @@ const (
 	DefectWrongErrorAck            Defect = "wrong-error-ack"
 	DefectIgnoreRevocation         Defect = "ignore-revocation"
 	DefectOverbroadRoles           Defect = "overbroad-roles"
+	DefectPlaintextDataKeys        Defect = "plaintext-data-keys"
 )
 
 // defectDescriptions is every defect, in the stable order Defects returns.
@@ -59,6 +60,7 @@ var defectDescriptions = []struct {
 	{DefectReorderFragments, "GetMedia and GetMediaForFragmentList serve fragments pairwise swapped (2,1,4,3…)"},
 	{DefectWrongErrorAck, "a disabled KMS key gives ERROR 4503 (KMS unreachable) instead of 4501 (KMS key disabled), in ACKs and GetMedia error chunks"},
 	{DefectIgnoreRevocation, "a revoked device certificate still gets credentials from the IoT credential provider"},
+	{DefectPlaintextDataKeys, "the ingest writes every plaintext data key it gets from the KMS to a file beside the fragments (a data-key cache persisted to survive restarts)"},
 	{DefectOverbroadRoles, "every principal's identity policies also allow every action on every resource, as a wildcard policy left on the camera and consumer roles would (no least privilege)"},
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/camstorm/camstorm/stack"
 	"github.com/camstorm/camstorm/stack/audit"
 	"github.com/camstorm/camstorm/stack/iam"
+	"github.com/camstorm/camstorm/stack/ingest"
 	"github.com/camstorm/camstorm/stack/stacktest"
 )
 
@@ -59,6 +60,7 @@ func TestEveryDefectChangesBehaviour(t *testing.T) {
 		stack.DefectWrongErrorAck:            probeDisabledKeyAck,
 		stack.DefectIgnoreRevocation:         probeRevokedCertificate,
 		stack.DefectOverbroadRoles:           probeLeastPrivilege,
+		stack.DefectPlaintextDataKeys:        probePlaintextDataKeys,
 	}
 	require.Len(t, probes, len(stack.Defects()), "every defect has a probe")
 	clean, err := stacktest.Start(context.Background())
@@ -175,6 +177,33 @@ func probeOtherCamerasStream(t *testing.T, st *stack.Stack) []bool {
 	err := kvsclient.Call(ctx, cam, st.ControlPlaneURL, kvsapi.PathDescribeStream, kvsapi.StreamRef{StreamName: other}, nil)
 	_, putErr := putOne(ctx, cam, st, other)
 	return []bool{err == nil, putErr == nil && len(fragmentsOf(t, st, other)) == 1}
+}
+
+// probePlaintextDataKeys unwraps the data keys stored beside the fragments
+// (through KMS, as the key's admin) and looks for them in the clear.
+func probePlaintextDataKeys(t *testing.T, st *stack.Stack) []bool {
+	ctx := context.Background()
+	kc := operatorKMS(st)
+	key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{})
+	require.NoError(t, err)
+	stream := uniqueName("dk")
+	require.Equal(t, 2, persistedCount(pushMarked(t, st, stream, aws.ToString(key.KeyMetadata.Arn), time.Now().Add(-time.Minute).UnixMilli(), 2)))
+	var info kvsapi.DescribeStreamOutput
+	require.NoError(t, kvsclient.Call(ctx, st.AdminClient(), st.ControlPlaneURL, kvsapi.PathDescribeStream, kvsapi.StreamRef{StreamName: stream}, &info))
+	files, err := st.StoredFiles(ctx)
+	require.NoError(t, err)
+	blobs := blobsIn(t, files, aws.ToString(key.KeyMetadata.KeyId))
+	require.NotEmpty(t, blobs)
+	inClear := false
+	for _, blob := range blobs {
+		out, err := kc.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob,
+			EncryptionContext: map[string]string{ingest.StreamARNContext: info.StreamInfo.StreamARN}})
+		require.NoError(t, err)
+		for _, b := range files {
+			inClear = inClear || bytes.Contains(b, out.Plaintext)
+		}
+	}
+	return []bool{inClear}
 }
 
 // probeLeastPrivilege: a camera lists the fragments of its own stream (its

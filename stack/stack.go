@@ -385,6 +385,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			TamperMedia:             defects[DefectTamperMedia],
 			ReorderFragments:        defects[DefectReorderFragments],
 			WrongErrorAck:           defects[DefectWrongErrorAck],
+			StoreDataKeys:           defects[DefectPlaintextDataKeys],
 		}
 		if s.ingest, err = ingest.New(ic); err != nil {
 			return nil, err

@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"slices"
-	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/camstorm/camstorm/conformance"
 	"github.com/camstorm/camstorm/conformance/probe"
@@ -39,31 +41,57 @@ func atRestCases() []*conformance.Case {
 			Needs:    []conformance.Capability{conformance.NeedStorage},
 			Parallel: true, Timeout: caseTimeout, Run: runNoNonceReuse,
 		},
+		{
+			ID: "ENC-REST-004", Title: "plaintext data keys never reach storage", Requirement: "R-REST-3",
+			Stimulus: "Create a customer-managed key, a stream under it, write 3 fragments and wait for PERSISTED; " +
+				"find the wrapped data keys stored beside the fragments, unwrap each through KMS Decrypt (as the key's admin, " +
+				"with the stream's encryption context) and search every stored file for the 32-byte plaintext keys.",
+			Expected: "At least one wrapped data key is stored under the stream's key, every one unwraps, and no plaintext data key " +
+				"appears in any stored file.",
+			Source:   "KVS: data keys are encrypted under the KMS key and only the encrypted data key is stored with the media",
+			Needs:    []conformance.Capability{conformance.NeedStorage, conformance.NeedKMS},
+			Parallel: true, Timeout: caseTimeout, Run: runNoPlaintextDataKeys,
+		},
 	}
+}
+
+func runNoPlaintextDataKeys(ctx context.Context, t *conformance.T) {
+	key := newKey(ctx, t, "")
+	keyID := aws.ToString(key.KeyId)
+	name, arn := newStream(ctx, t, "dk", aws.ToString(key.Arn))
+	put(ctx, t, admin(t), name, probe.Header(), plainFragments(t.Name("dk-payload"), baseTimecode(), 3, 2, 800))
+	files := storedFiles(ctx, t)
+	blobs := probe.WrappedDataKeys(files, keyID)
+	if len(blobs) == 0 {
+		t.Fatal("no wrapped data key under %s is stored beside the fragments of %s (in the reference at-rest layout, docs/INGEST.md): "+
+			"the media is not envelope-encrypted under the stream's key, or its keys are kept in a layout this case cannot read", keyID, name)
+	}
+	kc := kmsClient(t.Target, t.Target.Admin)
+	for i, blob := range blobs {
+		out, err := kc.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob, EncryptionContext: map[string]string{"aws:kinesisvideo:arn": arn}})
+		if err != nil {
+			t.Fail("stored wrapped data key %d of %d does not unwrap under the stream's encryption context: %v", i+1, len(blobs), err)
+			continue
+		}
+		for _, p := range sortedPaths(files) {
+			if off := bytes.Index(files[p], out.Plaintext); off >= 0 {
+				t.Fail("the plaintext of stored data key %d of %d is stored in the clear in %s at byte %d", i+1, len(blobs), p, off)
+				t.Evidence("bytes", "%s offset %d: a 32-byte plaintext data key of stream %s", p, off, name)
+			}
+		}
+	}
+	t.Evidence("kms", "%d wrapped data keys under %s stored for stream %s, unwrapped and searched for in %d files", len(blobs), keyID, name, len(files))
 }
 
 // videoCodec is the CodecID of the probe's video track.
 var videoCodec = probe.VideoTrack.CodecID
 
-// storedFiles reads what the target stores. A read can race a file the
-// target is replacing at that moment (a temporary file renamed away), so
-// it is tried a few times before it counts as a harness error.
+// storedFiles reads the target's stored files; a read that keeps failing
+// is a harness error.
 func storedFiles(ctx context.Context, t *conformance.T) map[string][]byte {
-	var err error
-	for try := range 5 {
-		var files map[string][]byte
-		if files, err = t.Target.Storage.StoredFiles(ctx); err == nil {
-			return files
-		}
-		t.Logf("reading the stored files (try %d): %v", try+1, err)
-		select {
-		case <-ctx.Done():
-			t.Must(ctx.Err(), "reading the target's stored files")
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	files, err := probe.ReadStorage(ctx, t.Target)
 	t.Must(err, "reading the target's stored files")
-	return nil
+	return files
 }
 
 // sortedPaths returns files' paths in order, for reproducible evidence.

@@ -63,7 +63,8 @@ func TestCleanStackPasses(t *testing.T) {
 var caughtBy = map[stack.Defect][]string{
 	stack.DefectPlainHTTP:               {"ENC-TLS-001", "ENC-TLS-002"},
 	stack.DefectWeakTLS:                 {"ENC-TLS-003"},
-	stack.DefectPlaintextAtRest:         {"ENC-REST-001", "ENC-REST-002", "ENC-REST-003", "ENC-KMS-001"},
+	stack.DefectPlaintextAtRest:         {"ENC-REST-001", "ENC-REST-002", "ENC-REST-003", "ENC-REST-004", "ENC-KMS-001"},
+	stack.DefectPlaintextDataKeys:       {"ENC-REST-004"},
 	stack.DefectReuseNonce:              {"ENC-REST-003"},
 	stack.DefectIgnoreEncryptionContext: {"ENC-KMS-002"},
 	stack.DefectNoAuditOnDenial:         {"ENC-KMS-003"},

@@ -25,6 +25,7 @@ func Suite() *conformance.Suite {
 	s.Cases = append(s.Cases, producerCases()...)
 	s.Cases = append(s.Cases, dropCases()...)
 	s.Cases = append(s.Cases, ackCases()...)
+	s.Cases = append(s.Cases, fanoutCases()...)
 	s.Cases = append(s.Cases, restartCases()...)
 	s.Cases = append(s.Cases, credentialCases()...)
 	for _, c := range s.Cases {

@@ -84,11 +84,11 @@ var defectTable = map[stack.Defect][]string{
 	stack.DefectAcceptExpiredCredentials: {"RES-CRED-001"},
 	// Every probe-level read-back compares the frames with those sent.
 	stack.DefectTamperMedia: {"RES-DROP-001", "RES-DROP-002", "RES-DROP-003", "RES-DROP-004", "RES-DROP-005", "RES-HALF-001",
-		"RES-ORDER-001", "RES-ACK-002", "RES-ACK-003", "RES-RESTART-001", "RES-RESTART-002", "RES-CRED-001"},
+		"RES-ORDER-001", "RES-ACK-002", "RES-ACK-003", "RES-RESTART-001", "RES-RESTART-002", "RES-CRED-001", "RES-FAN-001"},
 	// Every read-back checks the order.
 	stack.DefectReorderFragments: {"RES-DROP-001", "RES-DROP-002", "RES-DROP-003", "RES-DROP-004", "RES-DROP-005", "RES-HALF-001",
 		"RES-ORDER-001", "RES-ACK-001", "RES-ACK-002", "RES-ACK-003", "RES-OUT-001", "RES-OUT-002", "RES-HALF-002",
-		"RES-RESTART-001", "RES-RESTART-002", "RES-CRED-001"},
+		"RES-RESTART-001", "RES-RESTART-002", "RES-CRED-001", "RES-FAN-001"},
 }
 
 // TestDefectsAreCaught: against the stack with each defect, exactly the

@@ -94,7 +94,7 @@ func checkDecrypts(ctx context.Context, t *conformance.T, kc *kms.Client, key cu
 	for _, s := range samples {
 		out, err := kc.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: s.blob, EncryptionContext: ectx})
 		if err != nil {
-			v, _ := blobVersion(s.blob, key.ID)
+			v, _ := probe.KeyVersion(s.blob, key.ID)
 			t.Fail("the ciphertext of %s (key version %d) no longer decrypts after the rotation: %s", s.what, v, describeErr(err))
 			continue
 		}
@@ -171,10 +171,10 @@ func runNewDataKeysFromNewVersion(ctx context.Context, t *conformance.T) {
 	checkRotations(ctx, t, kc, key, 2, kmstypes.RotationTypeOnDemand)
 	after2 := generateDataKey(ctx, t, kc, key, ectx)
 
-	v0, ok0 := blobVersion(before, key.ID)
-	v1, ok1 := blobVersion(after1, key.ID)
-	ve, oke := blobVersion(enc.CiphertextBlob, key.ID)
-	v2, ok2 := blobVersion(after2, key.ID)
+	v0, ok0 := probe.KeyVersion(before, key.ID)
+	v1, ok1 := probe.KeyVersion(after1, key.ID)
+	ve, oke := probe.KeyVersion(enc.CiphertextBlob, key.ID)
+	v2, ok2 := probe.KeyVersion(after2, key.ID)
 	if !ok0 || !ok1 || !oke || !ok2 {
 		t.Skip("the KMS's ciphertext blobs are not in camstorm's documented layout (docs/KMS.md), so the key version that wrapped a data key is not observable")
 	}
@@ -207,13 +207,13 @@ func runStoredDataKeysAcrossRotation(ctx context.Context, t *conformance.T) {
 	checkReadBack(ctx, t, c, b.StreamName, "stream B (created after the rotation)", fb)
 
 	files := storedFiles(ctx, t)
-	blobs := storedBlobs(files, key.ID)
+	blobs := probe.WrappedDataKeys(files, key.ID)
 	if len(blobs) == 0 {
 		t.Fatal("no wrapped data key under %s found in %d stored files: the fragments' data keys are not stored in the documented layout (or not wrapped at all)", key.ID, len(files))
 	}
 	byStream := map[string][]uint32{}
 	for i, blob := range blobs {
-		v, _ := blobVersion(blob, key.ID)
+		v, _ := probe.KeyVersion(blob, key.ID)
 		owners, lastErr := unwrapOwners(ctx, kc, blob, map[string]string{"A": a.StreamARN, "B": b.StreamARN})
 		switch len(owners) {
 		case 0:
@@ -289,8 +289,8 @@ func runAutomaticRotation(ctx context.Context, t *conformance.T) {
 	checkRotations(ctx, t, kc, key, 1, kmstypes.RotationTypeAutomatic)
 	checkDecrypts(ctx, t, kc, key, ectx, samples)
 	after := generateDataKey(ctx, t, kc, key, ectx)
-	v0, ok0 := blobVersion(samples[1].blob, key.ID)
-	v1, ok1 := blobVersion(after, key.ID)
+	v0, ok0 := probe.KeyVersion(samples[1].blob, key.ID)
+	v1, ok1 := probe.KeyVersion(after, key.ID)
 	if ok0 && ok1 {
 		t.Evidence("kms", "data key versions: before v%d, after v%d", v0, v1)
 		t.Check(v1 > v0, "GenerateDataKey after the automatic rotation wrapped under key version %d, not later than version %d before it", v1, v0)

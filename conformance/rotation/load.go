@@ -200,11 +200,11 @@ func runKMSRotationUnderLoad(ctx context.Context, t *conformance.T) {
 		return
 	}
 	files := storedFiles(ctx, t)
-	blobs := storedBlobs(files, key.ID)
+	blobs := probe.WrappedDataKeys(files, key.ID)
 	t.Check(len(blobs) > 0, "no wrapped data key under %s found at rest for %d streams' fragments", key.ID, loadCameras)
 	unwrapped := 0
 	for i, blob := range blobs {
-		v, _ := blobVersion(blob, key.ID)
+		v, _ := probe.KeyVersion(blob, key.ID)
 		owners, lastErr := unwrapOwners(ctx, kc, blob, arns)
 		switch len(owners) {
 		case 0:

@@ -7,8 +7,6 @@ package rotation
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -76,76 +74,6 @@ func kmsErrorCode(err error) string {
 		return ae.ErrorCode()
 	}
 	return ""
-}
-
-// blobVersion reads the key version from a ciphertext blob in the layout
-// camstorm's KMS documents (docs/KMS.md: format 0x01, the key's 16-byte
-// id, a 4-byte big-endian version). ok is false when the blob is not in
-// that layout or names another key: AWS KMS blobs are opaque, and the
-// cases that need the version skip then.
-func blobVersion(blob []byte, keyID string) (version uint32, ok bool) {
-	id, err := hex.DecodeString(strings.ReplaceAll(keyID, "-", ""))
-	if err != nil || len(id) != 16 || len(blob) < 21 || blob[0] != 0x01 || !bytes.Equal(blob[1:17], id) {
-		return 0, false
-	}
-	return binary.BigEndian.Uint32(blob[17:21]), true
-}
-
-// storedFiles reads the target's stored files, retrying a read that
-// raced the target replacing a file (an atomic rename); a read that keeps
-// failing is a harness error.
-func storedFiles(ctx context.Context, t *conformance.T) map[string][]byte {
-	var err error
-	for attempt := range 5 {
-		var files map[string][]byte
-		if files, err = t.Target.Storage.StoredFiles(ctx); err == nil {
-			return files
-		}
-		t.Logf("reading the stored files, attempt %d: %v", attempt+1, err)
-		select {
-		case <-ctx.Done():
-			t.Harness(ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	t.Must(err, "reading the target's stored files")
-	return nil
-}
-
-// storedBlobs finds the wrapped data keys under keyID in the target's
-// stored files, in the reference at-rest layout (docs/INGEST.md: the blob,
-// a one-byte length before it).
-func storedBlobs(files map[string][]byte, keyID string) [][]byte {
-	id, err := hex.DecodeString(strings.ReplaceAll(keyID, "-", ""))
-	if err != nil || len(id) != 16 {
-		return nil
-	}
-	head := append([]byte{0x01}, id...)
-	seen := map[string]bool{}
-	var blobs [][]byte
-	for _, b := range files {
-		for off := 0; off < len(b); {
-			i := bytes.Index(b[off:], head)
-			if i < 0 {
-				break
-			}
-			i += off
-			off = i + len(head)
-			if i == 0 {
-				continue
-			}
-			n := int(b[i-1])
-			if n >= 0x80 || n < 21+12+16 || i+n > len(b) {
-				continue
-			}
-			blob := b[i : i+n]
-			if !seen[string(blob)] {
-				seen[string(blob)] = true
-				blobs = append(blobs, blob)
-			}
-		}
-	}
-	return blobs
 }
 
 // admin is a probe client acting as the target's admin.
@@ -312,4 +240,12 @@ func describeErr(err error) string {
 		return fmt.Sprintf("%s (%v)", code, err)
 	}
 	return err.Error()
+}
+
+// storedFiles reads the target's stored files; a read that keeps failing
+// is a harness error.
+func storedFiles(ctx context.Context, t *conformance.T) map[string][]byte {
+	files, err := probe.ReadStorage(ctx, t.Target)
+	t.Must(err, "reading the target's stored files")
+	return files
 }

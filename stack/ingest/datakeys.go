@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -63,6 +64,10 @@ type dataKeys struct {
 	maxAge  time.Duration
 	maxUses int
 
+	// keyDump is where the deliberate defect Defects.StoreDataKeys writes
+	// every plaintext data key ("" without the defect).
+	keyDump string
+
 	mu        sync.Mutex
 	writing   map[string]*cachedKey   // by stream ARN + "\x00" + KMS key id
 	unwrapped map[string]unwrappedKey // by stream ARN + "\x00" + wrapped key
@@ -114,8 +119,23 @@ func (d *dataKeys) forWriting(ctx context.Context, streamARN, kmsKeyID string) (
 	d.mu.Lock()
 	d.writing[id] = &cachedKey{key: k, created: now, uses: 1}
 	d.remember(streamARN, k.Wrapped, k.Plaintext, now)
+	if d.keyDump != "" {
+		dumpKey(d.keyDump, k.Plaintext)
+	}
 	d.mu.Unlock()
 	return k, nil
+}
+
+// dumpKey appends a plaintext data key to path: the deliberate defect
+// Defects.StoreDataKeys, a data-key cache persisted "to survive restarts".
+func dumpKey(path string, key []byte) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = f.Write(key)
+	_ = f.Sync()
 }
 
 // forReading unwraps a stored data key of streamARN.

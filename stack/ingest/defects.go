@@ -35,6 +35,9 @@ type Defects struct {
 	// WrongErrorAck reports a disabled KMS key as 4503 (unavailable)
 	// instead of 4501.
 	WrongErrorAck bool
+	// StoreDataKeys writes every plaintext data key it gets from the KMS
+	// to DataDir/datakeys.cache.
+	StoreDataKeys bool
 }
 
 // PersistDelay is how long the defect PersistedBeforeDurable keeps an

@@ -155,6 +155,9 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, sessions: map[string]*putSession{}, readers: map[string]*mediaReaders{}, closed: make(chan struct{})}
 	if cfg.KMS != nil {
 		s.keys = newDataKeys(cfg.KMS, cfg.Now, cfg.DataKeyMaxAge, cfg.DataKeyMaxUses)
+		if cfg.Defects.StoreDataKeys {
+			s.keys.keyDump = filepath.Join(cfg.DataDir, "datakeys.cache")
+		}
 	}
 	store, err := fragstore.Open(fragstore.Options{
 		Dir:       filepath.Join(cfg.DataDir, "fragments"),
