@@ -248,7 +248,7 @@ func (r *Runner) runCase(ctx context.Context, sc selected, runID string, now fun
 	defer func() { res.Duration = Duration(now().Sub(res.Started)) }()
 	for _, need := range c.Needs {
 		if !r.Target.Has(need) {
-			res.Verdict, res.Reason = Skip, fmt.Sprintf("the target does not offer %q", need)
+			res.Verdict, res.Reason = Skip, fmt.Sprintf("the target does not offer %q (%s)", need, need.Describe())
 			return res
 		}
 	}

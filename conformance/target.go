@@ -125,6 +125,27 @@ const (
 	NeedClock        Capability = "clock"          // Target.Clock
 )
 
+// Describe says what the capability lets a suite do.
+func (c Capability) Describe() string {
+	switch c {
+	case NeedKMS:
+		return "call the target's KMS: give its endpoint"
+	case NeedPrincipals:
+		return "enrol cameras and assume the consumer role as least-privilege identities"
+	case NeedStorage:
+		return "read the files the target stores"
+	case NeedAudit:
+		return "read the target's audit log"
+	case NeedRestart:
+		return "restart or crash the ingest"
+	case NeedKMSPartition:
+		return "cut the ingest off from its KMS"
+	case NeedClock:
+		return "move the KMS's or the identity service's clock"
+	}
+	return "unknown capability"
+}
+
 // Has reports whether the target offers c.
 func (tg *Target) Has(c Capability) bool {
 	switch c {
