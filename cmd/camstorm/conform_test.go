@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/camstorm/camstorm/conformance"
+	"github.com/camstorm/camstorm/stack"
 	"github.com/camstorm/camstorm/stack/containers"
 )
 
@@ -124,4 +125,27 @@ func TestConformContainersPasses(t *testing.T) {
 	fields := strings.Fields(junitSummary(t, junit))
 	require.Equal(t, []string{"0", "0", "0"}, fields[1:4], "failures, errors, skipped in the JUnit file")
 	require.Empty(t, ours(t, containers.Owner(cmd.Process.Pid)), "left behind by the run")
+}
+
+// TestConformRemoteTarget judges an endpoint through --target alone, as a
+// team's own ingest is judged: the cases that need only endpoints and
+// credentials run, the others are skipped with the capability they lack.
+func TestConformRemoteTarget(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := stack.StartEmbedded(ctx, stack.Options{})
+	require.NoError(t, err)
+	defer st.Close(context.Background())
+	t.Setenv("AWS_ACCESS_KEY_ID", st.AdminAccessKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", st.AdminSecretAccessKey)
+	t.Setenv("AWS_REGION", st.Region)
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	stdout, stderr, code := runCamstorm(t, "conform", "--target", st.ControlPlaneURL, "--kms-url", st.KMSURL, "--ca", st.CACertFile,
+		"ENC-TLS", "ENC-REST-001", "RES-DROP", "ACC-BOLA-001")
+	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	require.Contains(t, stdout, "10 cases against "+st.ControlPlaneURL)
+	require.Contains(t, stdout, "8 passed, 0 failed (0 MUST), 2 skipped")
+	require.Contains(t, stdout, `ENC-REST-001: the target does not offer "storage"`)
+	require.Contains(t, stdout, `ACC-BOLA-001: the target does not offer "principals"`)
 }
