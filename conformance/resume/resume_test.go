@@ -34,21 +34,6 @@ func describe(rep *conformance.Report) string {
 	return b.String()
 }
 
-func TestSuiteDeclaration(t *testing.T) {
-	s := resume.Suite()
-	if err := conformance.Validate(s); err != nil {
-		t.Fatal(err)
-	}
-	if len(s.Cases) < 12 {
-		t.Fatalf("%d cases, want at least 12", len(s.Cases))
-	}
-	for _, c := range s.Cases {
-		if !strings.HasPrefix(c.ID, "RES-") {
-			t.Errorf("case %s: resume case IDs start with RES-", c.ID)
-		}
-	}
-}
-
 // TestCleanStackPasses: every case passes against the reference stack,
 // within the suite's time budget.
 func TestCleanStackPasses(t *testing.T) {

@@ -3,7 +3,6 @@ package rotation_test
 import (
 	"context"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -27,21 +26,6 @@ func runSuite(t *testing.T, defects ...stack.Defect) *conformance.Report {
 }
 
 func describe(r conformance.Result) string { return r.String() }
-
-func TestSuiteDeclaration(t *testing.T) {
-	s := rotation.Suite()
-	if err := conformance.Validate(s); err != nil {
-		t.Fatal(err)
-	}
-	if len(s.Cases) < 12 {
-		t.Errorf("%d cases, want at least 12", len(s.Cases))
-	}
-	for _, c := range s.Cases {
-		if !strings.HasPrefix(c.ID, "ROT-") {
-			t.Errorf("%s: rotation case IDs start with ROT-", c.ID)
-		}
-	}
-}
 
 // TestCleanStackPasses: every case passes against the clean reference
 // stack, which offers every capability (so nothing is skipped).

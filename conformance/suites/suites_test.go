@@ -18,6 +18,13 @@ func TestSuitesAreWellFormed(t *testing.T) {
 		if len(s.Cases) < 12 {
 			t.Errorf("suite %s has %d cases, want at least 12", s.Name, len(s.Cases))
 		}
+		// A suite's IDs share its prefix (ENC-, ROT-, RES-, ACC-).
+		prefix, _, _ := strings.Cut(s.Cases[0].ID, "-")
+		for _, c := range s.Cases {
+			if !strings.HasPrefix(c.ID, prefix+"-") {
+				t.Errorf("suite %s: case %s does not start with %s-", s.Name, c.ID, prefix)
+			}
+		}
 	}
 }
 
