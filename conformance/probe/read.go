@@ -46,6 +46,41 @@ func (c *Client) ListFragments(ctx context.Context, stream string) ([]kvsapi.Fra
 	return all, nil
 }
 
+// ListingGrace is how long a fragment acknowledged PERSISTED may take to
+// be listed: KVS's ListFragments is eventually consistent, "usually within
+// 1 s of PERSISTED" (kvs-protocol.md §3).
+const ListingGrace = 1500 * time.Millisecond
+
+// AwaitListed polls ListFragments until a fragment is listed at each of
+// the producer timecodes (ms), or ListingGrace has passed. It judges
+// nothing: call it after PERSISTED and before reading a listing, so that
+// an eventually consistent target is not failed for being slow.
+func (c *Client) AwaitListed(ctx context.Context, stream string, timecodes []int64) {
+	deadline := time.Now().Add(ListingGrace)
+	for {
+		list, err := c.ListFragments(ctx, stream)
+		if err != nil {
+			return
+		}
+		listed := map[int64]bool{}
+		for _, f := range list {
+			listed[f.ProducerTimestamp.UnixMilli()] = true
+		}
+		all := true
+		for _, tc := range timecodes {
+			all = all && listed[tc]
+		}
+		if all || time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // Block is one frame as read back.
 type Block struct {
 	Track    uint64

@@ -278,35 +278,12 @@ func ackClosed(ctx context.Context, u *probe.Upload, timeout time.Duration) bool
 	return u.Ended() != nil
 }
 
-// listingGrace is how long a fragment acknowledged PERSISTED may take to
-// be listed: KVS's ListFragments is eventually consistent, "usually within
-// 1 s of PERSISTED" (kvs-protocol.md §3).
-const listingGrace = 1500 * time.Millisecond
-
-// awaitListed polls ListFragments until every fragment of want is listed
-// or listingGrace has passed; the caller then judges what is listed.
+// awaitListed waits until every fragment of want is listed, or the
+// listing grace has passed; the caller then judges what is listed.
 func awaitListed(ctx context.Context, c *probe.Client, stream string, want []probe.Fragment) {
-	deadline := time.Now().Add(listingGrace)
-	for {
-		list, err := c.ListFragments(ctx, stream)
-		if err != nil {
-			return
-		}
-		listed := map[int64]bool{}
-		for _, f := range list {
-			listed[f.ProducerTimestamp.UnixMilli()] = true
-		}
-		all := true
-		for _, w := range want {
-			all = all && listed[w.Timecode]
-		}
-		if all || time.Now().After(deadline) {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(100 * time.Millisecond):
-		}
+	tcs := make([]int64, len(want))
+	for i, w := range want {
+		tcs[i] = w.Timecode
 	}
+	c.AwaitListed(ctx, stream, tcs)
 }
