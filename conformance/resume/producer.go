@@ -134,8 +134,7 @@ func runCamera(ctx context.Context, t *conformance.T, cfg simulator.CameraConfig
 	t.Cleanup(func(context.Context) { tr.CloseIdleConnections() })
 
 	run := &cameraRun{stream: t.Name("cam"), persisted: map[int64]string{}}
-	_, err = probe.New(t.Target, t.Target.Admin).CreateStream(ctx, run.stream, "")
-	t.Must(err, "creating the camera's stream")
+	createStream(ctx, t, probe.New(t.Target, t.Target.Admin), run.stream)
 	var mu sync.Mutex
 	var firstSession time.Time
 	cfg.StreamName, cfg.Source, cfg.Seed = run.stream, src, 11

@@ -47,11 +47,20 @@ func newRig(ctx context.Context, t *conformance.T, suffix string) *rig {
 // newRigOn creates the stream named stream acting with creds.
 func newRigOn(ctx context.Context, t *conformance.T, stream string, creds aws.CredentialsProvider) *rig {
 	c := probe.New(t.Target, creds)
-	_, err := c.CreateStream(ctx, stream, "")
-	t.Must(err, "creating the case's stream")
+	createStream(ctx, t, c, stream)
 	r := &rig{t: t, c: c, stream: stream, base: time.Now().Add(-30 * time.Second).UnixMilli()}
 	t.Logf("stream %s, fragment 0 at timecode %d", stream, r.base)
 	return r
+}
+
+// createStream creates stream as c and deletes it as the admin after the
+// case, so a run leaves nothing on a remote target.
+func createStream(ctx context.Context, t *conformance.T, c *probe.Client, stream string) {
+	info, err := c.CreateStream(ctx, stream, "")
+	t.Must(err, "creating stream "+stream)
+	t.Cleanup(func(ctx context.Context) {
+		_ = probe.New(t.Target, t.Target.Admin).Call(ctx, kvsapi.PathDeleteStream, kvsapi.DeleteStreamInput{StreamARN: info.StreamARN}, nil)
+	})
 }
 
 // frag is fragment i of the case: three frames of unique bytes.
