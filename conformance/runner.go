@@ -281,7 +281,11 @@ func (r *Runner) runCase(ctx context.Context, sc selected, runID string, now fun
 			overran = true
 		}
 	}
-	if !overran {
+	if overran {
+		// Its cleanups (a clock moved back, a KMS link healed) still run,
+		// as soon as the case gives up.
+		go func() { <-done; t.runCleanups() }()
+	} else {
 		t.runCleanups()
 	}
 	t.mu.Lock()
@@ -290,7 +294,7 @@ func (r *Runner) runCase(ctx context.Context, sc selected, runID string, now fun
 	var problem string // why the case could not finish, if it could not
 	switch {
 	case overran:
-		problem = fmt.Sprintf("watchdog: the case did not finish within %v (+%v grace); its resources may remain", timeout, watchdogGrace)
+		problem = fmt.Sprintf("watchdog: the case did not finish within %v (+%v grace); its cleanups run when it ends, and cases after it may see what it changed", timeout, watchdogGrace)
 	case panicked != "":
 		problem = panicked
 	case t.harness != "":

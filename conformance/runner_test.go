@@ -203,8 +203,11 @@ func TestWatchdogGivesUpOnAStuckCase(t *testing.T) {
 	defer func(g time.Duration) { watchdogGrace = g }(watchdogGrace)
 	watchdogGrace = 20 * time.Millisecond
 	release := make(chan struct{})
-	defer close(release)
-	stuck := testCase("W-A-001", func(context.Context, *T) { <-release })
+	cleaned := make(chan struct{})
+	stuck := testCase("W-A-001", func(_ context.Context, t *T) {
+		t.Cleanup(func(context.Context) { close(cleaned) })
+		<-release
+	})
 	stuck.Timeout = 20 * time.Millisecond
 	s := &Suite{Name: "w", Cases: []*Case{stuck, testCase("W-A-002", func(context.Context, *T) {})}}
 	rep, err := (&Runner{Target: &Target{}}).Run(context.Background(), s)
@@ -214,5 +217,11 @@ func TestWatchdogGivesUpOnAStuckCase(t *testing.T) {
 	if rep.Results[0].Verdict != Harness || !strings.Contains(rep.Results[0].Reason, "watchdog") || rep.Results[1].Verdict != Pass ||
 		time.Duration(rep.Results[0].Duration) < 40*time.Millisecond {
 		t.Errorf("results %+v", rep.Results)
+	}
+	close(release)
+	select {
+	case <-cleaned:
+	case <-time.After(5 * time.Second):
+		t.Error("the stuck case's cleanup did not run once it ended")
 	}
 }
