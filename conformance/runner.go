@@ -191,6 +191,9 @@ func (r *Runner) Run(ctx context.Context, suites ...*Suite) (*Report, error) {
 	if r.Target == nil {
 		return nil, errors.New("conformance: no target")
 	}
+	if r.Parallel < 0 || r.Timeout < 0 {
+		return nil, fmt.Errorf("conformance: Parallel %d and Timeout %v must not be negative", r.Parallel, r.Timeout)
+	}
 	now := r.Now
 	if now == nil {
 		now = time.Now

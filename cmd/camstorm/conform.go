@@ -72,6 +72,9 @@ ended in a harness error (the verdict cannot be trusted); 2 for usage errors.`,
 			if list {
 				return conformance.WriteList(out, chosen)
 			}
+			if parallel < 1 || timeout <= 0 {
+				return fmt.Errorf("%w: --parallel %d and --timeout %v must be positive", errUsage, parallel, timeout)
+			}
 			var parsed []stack.Defect
 			for _, d := range defects {
 				def, err := stack.ParseDefect(d)

@@ -103,6 +103,10 @@ func TestConformListAndUsage(t *testing.T) {
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, stderr, `"nosuch"`)
 
+	_, stderr, code = runCamstorm(t, "conform", "--parallel", "0")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, "--parallel 0")
+
 	_, stderr, code = runCamstorm(t, "conform", "--defect", "bogus")
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, stderr, "plaintext-at-rest", "the error lists the valid defects")
