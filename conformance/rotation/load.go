@@ -118,10 +118,14 @@ func (cam *camera) run(ctx context.Context, t *conformance.T, c *probe.Client, r
 			}
 			u.Cut()
 			t.Evidence("note", "%s: connection cut after %d of fragment %d's %d bytes; reconnecting to resend it", cam.name, len(enc)/2, i+1, len(enc))
-			if u, err = c.StartUpload(ctx, cam.stream, cam.header); err != nil {
+			// A separate variable: on a refusal u must stay the (cut)
+			// upload, or the deferred Finish would run on nil.
+			resumed, err := c.StartUpload(ctx, cam.stream, cam.header)
+			if err != nil {
 				t.Fail("%s: PutMedia to %s refused after the cut: %v", cam.name, cam.stream, err)
 				return
 			}
+			u = resumed
 		}
 		if err := u.Send(f); err != nil {
 			t.Fail("%s: sending fragment %d: %v (ACKs: %s)", cam.name, i+1, err, ackLines(u.Acks()))
