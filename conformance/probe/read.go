@@ -20,6 +20,9 @@ import (
 	"github.com/camstorm/camstorm/internal/kvsclient"
 )
 
+// maxListPages bounds one listing (at 1,000 fragments a page).
+const maxListPages = 100
+
 // ListFragments returns every fragment of the stream the target lists, in
 // producer-timestamp order.
 func (c *Client) ListFragments(ctx context.Context, stream string) ([]kvsapi.Fragment, error) {
@@ -29,7 +32,10 @@ func (c *Client) ListFragments(ctx context.Context, stream string) ([]kvsapi.Fra
 	}
 	var all []kvsapi.Fragment
 	in := kvsapi.ListFragmentsInput{StreamRef: kvsapi.StreamRef{StreamName: stream}, MaxResults: 1000}
-	for page := 0; page < 100; page++ {
+	for page := 0; ; page++ {
+		if page == maxListPages {
+			return all, fmt.Errorf("ListFragments %s: still more after %d pages (%d fragments); the probe reads at most that many", stream, maxListPages, len(all))
+		}
 		var out kvsapi.ListFragmentsOutput
 		if err := kvsclient.Call(ctx, c.HTTP(), ep, kvsapi.PathListFragments, in, &out); err != nil {
 			return all, fmt.Errorf("ListFragments %s: %w", stream, err)
@@ -211,21 +217,56 @@ func (c *Client) GetMedia(ctx context.Context, stream string, start kvsapi.Start
 	defer resp.Body.Close()
 	var body []byte
 	buf := make([]byte, 32<<10)
+	starts, scanned := 0, 0 // chunk starts found in body[:scanned]
 	for len(body) < maxMediaBytes {
 		n, rerr := resp.Body.Read(buf)
 		body = append(body, buf[:n]...)
-		if want > 0 && countSegments(body) > want {
-			break // the start of chunk want+1 means chunk want is whole
+		if want > 0 {
+			starts, scanned = countChunkStarts(body, starts, scanned)
+			if starts > want {
+				break // the start of chunk want+1 means chunk want is whole
+			}
 		}
 		if rerr != nil {
 			break
 		}
 	}
-	chunks, _ := ParseChunks(body) // the last chunk may be cut by the window
+	chunks, err := ParseChunks(body)
+	var ce *ChunkError
+	if errors.As(err, &ce) && ce.Index < len(chunkStarts(body))-1 {
+		// Not the last chunk, which the window may have cut: the target
+		// sent media that does not parse.
+		return chunks, fmt.Errorf("GetMedia %s: %w", stream, err)
+	}
 	if want > 0 && len(chunks) > want {
 		chunks = chunks[:want]
 	}
 	return chunks, nil
+}
+
+// countChunkStarts continues counting chunk starts in body from scanned,
+// where an earlier call stopped, and returns the new count and position; a
+// start whose header is not all there yet is looked at again next time.
+func countChunkStarts(body []byte, starts, scanned int) (int, int) {
+	for {
+		i := bytes.Index(body[scanned:], ebmlMagic)
+		if i < 0 {
+			return starts, max(scanned, len(body)-len(ebmlMagic)+1)
+		}
+		at := scanned + i
+		// plausibleHeader needs the size's first byte, then the whole size
+		// and the first child's ID.
+		if len(body)-at < 5 {
+			return starts, at
+		}
+		if width := sizeWidth(body[at+4]); width <= 8 && len(body)-at < 4+width+2 {
+			return starts, at
+		}
+		if plausibleHeader(body[at:]) {
+			starts++
+		}
+		scanned = at + len(ebmlMagic)
+	}
 }
 
 func (c *Client) post(ctx context.Context, url string, in any) (*http.Response, error) {
@@ -269,8 +310,6 @@ func (c *Client) postMedia(ctx context.Context, url string, in any) ([]byte, err
 // ebmlMagic starts every chunk (the EBML header's ID).
 var ebmlMagic = []byte{0x1A, 0x45, 0xDF, 0xA3}
 
-func countSegments(b []byte) int { return bytes.Count(b, ebmlMagic) }
-
 // The subset of Matroska the probe reads, decoded by ebml-go.
 type (
 	ebmlChunk struct {
@@ -303,6 +342,20 @@ type (
 	}
 )
 
+// ChunkError is a chunk that does not parse: which one, where it starts in
+// the body, and why.
+type ChunkError struct {
+	Index  int
+	Offset int64
+	Err    error
+}
+
+func (e *ChunkError) Error() string {
+	return fmt.Sprintf("chunk %d at byte %d: %v", e.Index, e.Offset, e.Err)
+}
+
+func (e *ChunkError) Unwrap() error { return e.Err }
+
 // ParseChunks splits a GetMedia-style body into its chunks (each an EBML
 // document of its own) and parses each with ebml-go. A chunk that does not
 // parse ends the list with an error naming its offset; the chunks before
@@ -317,7 +370,7 @@ func ParseChunks(body []byte) ([]Chunk, error) {
 		}
 		ch, err := parseChunk(body[s:end])
 		if err != nil {
-			return out, fmt.Errorf("chunk %d at byte %d: %w", i, s, err)
+			return out, &ChunkError{Index: i, Offset: int64(s), Err: err}
 		}
 		ch.Offset = int64(s)
 		out = append(out, ch)
@@ -352,15 +405,20 @@ func plausibleHeader(b []byte) bool {
 	if len(b) < 6 {
 		return false
 	}
-	first := b[4]
-	width := 1
-	for width <= 8 && first&(0x80>>(width-1)) == 0 {
-		width++
-	}
+	width := sizeWidth(b[4])
 	if width > 8 || len(b) < 4+width+2 {
 		return false
 	}
 	return binary.BigEndian.Uint16(b[4+width:]) == 0x4286
+}
+
+// sizeWidth is the length of an EBML size from its first byte (9: invalid).
+func sizeWidth(first byte) int {
+	width := 1
+	for width <= 8 && first&(0x80>>(width-1)) == 0 {
+		width++
+	}
+	return width
 }
 
 func parseChunk(b []byte) (Chunk, error) {

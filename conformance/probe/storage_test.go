@@ -51,3 +51,29 @@ func FuzzStoredKeyParsers(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseChunks: whatever a target sends as media never panics the
+// parser, and counting chunk starts piece by piece, as GetMedia reads,
+// agrees with counting them at once.
+func FuzzParseChunks(f *testing.F) {
+	f.Add(Header(), 7)
+	f.Add(append(Header(), Fragment{Timecode: 1000, Frames: []Frame{{Data: []byte("frame")}}}.Encode()...), 3)
+	f.Add([]byte{0x1A, 0x45, 0xDF, 0xA3, 0x80, 0x42, 0x86}, 1)
+	f.Fuzz(func(t *testing.T, body []byte, step int) {
+		_, _ = ParseChunks(body)
+		if step < 1 {
+			step = 1
+		}
+		starts, scanned := 0, 0
+		for end := step; ; end += step {
+			end = min(end, len(body))
+			starts, scanned = countChunkStarts(body[:end], starts, scanned)
+			if end == len(body) {
+				break
+			}
+		}
+		if want := len(chunkStarts(body)); starts != want {
+			t.Fatalf("counted %d chunk starts in steps of %d, %d at once", starts, step, want)
+		}
+	})
+}

@@ -104,10 +104,22 @@ func (a TimedAck) String() string {
 type Upload struct {
 	pm *kvsclient.PutMedia
 
-	mu     sync.Mutex
-	acks   []TimedAck
-	ended  error // why the ACK stream ended (io.EOF: the service closed it)
-	notify chan struct{}
+	mu          sync.Mutex
+	acks        []TimedAck
+	acksDropped int   // beyond maxAcksKept
+	ended       error // why the ACK stream ended (io.EOF: the service closed it)
+	notify      chan struct{}
+}
+
+// maxAcksKept bounds the ACKs an Upload keeps (a session of a case sends a
+// few dozen); the rest are counted.
+const maxAcksKept = 10_000
+
+// AcksDropped is how many ACKs arrived beyond the ones kept.
+func (u *Upload) AcksDropped() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.acksDropped
 }
 
 // ErrAckTimeout is returned when an awaited ACK does not come in time.
@@ -145,10 +157,13 @@ func (u *Upload) readAcks() {
 	for {
 		a, err := u.pm.NextAck()
 		u.mu.Lock()
-		if err != nil {
+		switch {
+		case err != nil:
 			u.ended = err
-		} else {
+		case len(u.acks) < maxAcksKept:
 			u.acks = append(u.acks, TimedAck{Ack: a, At: time.Now()})
+		default:
+			u.acksDropped++
 		}
 		u.mu.Unlock()
 		select {
