@@ -32,11 +32,14 @@ const caseTimeout = 30 * time.Second
 func admin(t *conformance.T) *probe.Client { return probe.New(t.Target, t.Target.Admin) }
 
 // newStream creates a stream for the case (kmsKey empty: the target's
-// default key) and returns its name and ARN.
+// default key), deletes it after the case, and returns its name and ARN.
 func newStream(ctx context.Context, t *conformance.T, suffix, kmsKey string) (string, string) {
 	name := t.Name(suffix)
 	info, err := admin(t).CreateStream(ctx, name, kmsKey)
 	t.Must(err, "creating stream "+name)
+	t.Cleanup(func(ctx context.Context) {
+		_ = admin(t).Call(ctx, kvsapi.PathDeleteStream, kvsapi.DeleteStreamInput{StreamARN: info.StreamARN}, nil)
+	})
 	return name, info.StreamARN
 }
 
