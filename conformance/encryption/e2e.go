@@ -159,6 +159,13 @@ func writeSealedN(ctx context.Context, t *conformance.T, suffix string, base int
 		ss.sealed = append(ss.sealed, sf)
 	}
 	put(ctx, t, admin(t), name, probe.SealedHeader(), ss.sealed)
+	// Every caller judges a listing or a read of what it wrote; on an
+	// eventually consistent target the listing may lag PERSISTED.
+	var timecodes []int64
+	for _, f := range ss.sealed {
+		timecodes = append(timecodes, f.Timecode)
+	}
+	admin(t).AwaitListed(ctx, name, timecodes)
 	return ss
 }
 
@@ -539,6 +546,18 @@ func runOnlyRecipients(ctx context.Context, t *conformance.T) {
 	ss := writeSealed(ctx, t, "e2e", baseTimecode(), []e2ee.PublicKey{a.Public()},
 		map[int][]e2ee.PublicKey{2: {b.Public()}})
 	chunks := readAll(ctx, t, ss.name)
+	// Judging only what was read back would pass on a target that
+	// returns nothing: every fragment written must be there.
+	t.Check(len(chunks) == len(ss.sealed), "%d fragments read back, %d written", len(chunks), len(ss.sealed))
+	seen := map[int]bool{}
+	for _, ch := range chunks {
+		if i := ss.sentAt(ch); i >= 0 {
+			seen[i] = true
+		}
+	}
+	for i, f := range ss.sealed {
+		t.Check(seen[i], "fragment %d (producer timestamp %d), written and PERSISTED, was not read back", i, f.Timecode)
+	}
 	for _, who := range []struct {
 		name  string
 		key   *e2ee.PrivateKey
