@@ -78,7 +78,7 @@ func Suite(obs *Observations) *conformance.Suite {
 		c("DEV-ERR-002", "Non-retriable ERROR: skip the fragment and continue", "R-RES-4", "", "ERROR ACKs with ids the KVS table marks non-retriable (4001, 4002, 4004…4012, 4500…4507)",
 			"the device reconnects, never resends the failed fragment, and continues with later ones (kvs-protocol.md §1.3, §4.4)", caseNonRetriable),
 		c("DEV-CRED-001", "Temporary credentials", "R-IAM-1", "", stream,
-			"every PutMedia is signed with temporary credentials (access key ID ASIA…), not long-term keys (AKIA…)", caseTemporaryCredentials),
+			"every PutMedia is signed with temporary credentials (a session token with the access key, ASIA… on AWS), not long-term keys (AKIA…)", caseTemporaryCredentials),
 		c("DEV-CRED-002", "Credential refresh", "R-IAM-1", "", stream+" for longer than its credentials last",
 			"sessions opened after the first credentials expired are signed with a new access key ID", caseCredentialRefresh),
 		c("DEV-E2EE-001", "E2EE key track declared", "R-E2E-1", conformance.Should, stream,
@@ -439,6 +439,8 @@ func caseTemporaryCredentials(t *conformance.T, v *view) {
 			t.Fail("session %d: no SigV4 access key ID in the Authorization header", s.Index)
 		case strings.HasPrefix(s.AccessKeyID, "AKIA"):
 			t.Fail("session %d: signed with the long-term access key %s", s.Index, s.AccessKeyID)
+		case !s.SessionToken:
+			t.Fail("session %d: signed with access key %s but without X-Amz-Security-Token: not temporary credentials", s.Index, s.AccessKeyID)
 		}
 	}
 	t.Evidence("note", "access keys used: %s", strings.Join(accessKeys(v), ", "))

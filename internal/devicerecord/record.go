@@ -47,7 +47,10 @@ type Session struct {
 	End    time.Time `json:"end,omitzero"`
 	Remote string    `json:"remote"`
 	// AccessKeyID is the key in the request's SigV4 Authorization header.
-	AccessKeyID   string `json:"access_key_id"`
+	AccessKeyID string `json:"access_key_id"`
+	// SessionToken: the request carried X-Amz-Security-Token, as requests
+	// signed with temporary credentials do.
+	SessionToken  bool   `json:"session_token,omitempty"`
 	TimecodeType  string `json:"timecode_type"`
 	ProducerStart string `json:"producer_start,omitempty"`
 	UserAgent     string `json:"user_agent,omitempty"`

@@ -110,6 +110,7 @@ func (c *Check) PutMediaSession(stream string, r *http.Request) ingest.SessionTa
 	s := devicerecord.Session{
 		Index: len(c.rec.Sessions), Start: now, Remote: r.RemoteAddr,
 		AccessKeyID:   accessKeyID(r.Header.Get("Authorization")),
+		SessionToken:  r.Header.Get("X-Amz-Security-Token") != "" || r.URL.Query().Get("X-Amz-Security-Token") != "",
 		TimecodeType:  r.Header.Get(kvsapi.HeaderFragmentTimecodeType),
 		ProducerStart: r.Header.Get(kvsapi.HeaderProducerStartTime),
 		UserAgent:     r.UserAgent(), TimecodeScale: 1_000_000,
