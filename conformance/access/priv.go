@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -84,6 +85,7 @@ var privConsumerWrites = &conformance.Case{
 		info := createStream(ctx, t, admin(t), name, "")
 		base := caseBase()
 		putPersisted(ctx, t, admin(t), name, fragment(base, name, 0))
+		admin(t).AwaitListed(ctx, name, []int64{base})
 		viewer := consumer(ctx, t, t.Name("viewer"))
 		c := probe.New(t.Target, viewer.Credentials)
 		if _, err := c.DescribeStream(ctx, name); err != nil {
@@ -121,7 +123,13 @@ var privConsumerWrites = &conformance.Case{
 
 // kmsClient is an AWS SDK KMS client of the target acting with creds.
 func kmsClient(tg *conformance.Target, creds aws.CredentialsProvider) *kms.Client {
-	return kms.New(kms.Options{Region: tg.Region, HTTPClient: tg.HTTP, Credentials: creds, BaseEndpoint: aws.String(tg.KMSURL),
+	// A nil *http.Client in the interface would be a non-nil HTTPClient
+	// that panics on use; the SDK only defaults a nil interface.
+	var hc kms.HTTPClient = tg.HTTP
+	if tg.HTTP == nil {
+		hc = http.DefaultClient
+	}
+	return kms.New(kms.Options{Region: tg.Region, HTTPClient: hc, Credentials: creds, BaseEndpoint: aws.String(tg.KMSURL),
 		RetryMaxAttempts: 1})
 }
 
