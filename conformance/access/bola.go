@@ -96,6 +96,7 @@ var bolaPutMedia = &conformance.Case{
 		createStream(ctx, t, b, nameB, "")
 		base := caseBase()
 		putPersisted(ctx, t, b, nameB, fragment(base, nameB, 0), fragment(base, nameB, 1))
+		admin(t).AwaitListed(ctx, nameB, []int64{base, base + 1000})
 		before := fragmentNumbers(ctx, t, nameB)
 		putEP := dataEndpoint(ctx, t, nameB, probe.APIPutMedia)
 		readEP := dataEndpoint(ctx, t, nameB, probe.APIGetMediaForFragmentList)
@@ -117,6 +118,9 @@ var bolaPutMedia = &conformance.Case{
 		}
 		expectForbidden(ctx, t, camA, calls)
 
+		// Give a fragment A's PutMedia got in (at base+5 s) the time to be
+		// listed: costs ListingGrace when, as it should, none did.
+		admin(t).AwaitListed(ctx, nameB, []int64{base, base + 1000, base + 5000})
 		after := fragmentNumbers(ctx, t, nameB)
 		if added := newNumbers(before, after); len(added) > 0 {
 			t.Fail("B's stream gained %d fragment(s) from camera A's PutMedia: %s", len(added), joinNames(added))
