@@ -27,7 +27,8 @@ var audDenials = &conformance.Case{
 		"credential request with a revoked camera certificate (when the target can revoke).",
 	Expected: "Each refusal has exactly its own audit record with the action as eventName, the error code the caller got and a " +
 		"message, an eventSource, an eventTime within a minute of the request and a valid sourceIPAddress; the policy refusals " +
-		"name the caller's ARN and access key, the forged one the access key it claimed. B's allowed CreateStream is recorded " +
+		"name the caller's ARN and access key, the forged one the access key it claimed, the revoked certificate's is " +
+		"AssumeRoleWithCertificate from credentials.iot.amazonaws.com with AccessDeniedException. B's allowed CreateStream is recorded " +
 		"too, under B's access key and without an error.",
 	Needs:    []conformance.Capability{conformance.NeedPrincipals, conformance.NeedAudit},
 	Parallel: true,
@@ -79,7 +80,10 @@ var audDenials = &conformance.Case{
 			t.Must(camA.Revoke(ctx), "revoking camera A's certificate")
 			cache.Invalidate()
 			if _, err := camA.Credentials.Retrieve(ctx); err != nil {
-				refusals = append(refusals, refusal{What: "credential request with a revoked certificate", Marker: nameA})
+				// As the reference stack records it, so that no other denied
+				// record naming camera A can stand in for it.
+				refusals = append(refusals, refusal{What: "credential request with a revoked certificate",
+					Action: "AssumeRoleWithCertificate", Code: accessDenied, EventSource: credentialProviderSource, Marker: nameA})
 			} else {
 				t.Fail("camera A's revoked certificate was exchanged for new credentials")
 			}
@@ -94,6 +98,10 @@ var audDenials = &conformance.Case{
 		expectAllowedAudited(ctx, t, "camera B's CreateStream", "CreateStream", nameB, credsB.AccessKeyID)
 	},
 }
+
+// credentialProviderSource is the eventSource of the IoT credential
+// provider's records.
+const credentialProviderSource = "credentials.iot.amazonaws.com"
 
 // expectAllowedAudited checks that an allowed call has its record: the
 // action, the marker, the caller's key and no error.

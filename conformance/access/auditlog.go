@@ -90,9 +90,11 @@ type refusal struct {
 	// any (a service whose operation names differ between targets).
 	Action string
 	// Code is the error code the caller got; the record must carry it.
-	// Empty accepts any error code (the caller saw no code, e.g. a
-	// refused credential request surfaced as a Go error).
+	// Empty accepts any error code.
 	Code string
+	// EventSource, when set, is the record's eventSource (the service
+	// that refused, e.g. the IoT credential provider).
+	EventSource string
 	// Marker is a string only this request's record contains.
 	Marker string
 	// AccessKeyID is the key the request was signed with or claimed;
@@ -190,6 +192,9 @@ func recordShows(rec auditRecord, want refusal) bool {
 		return false
 	}
 	if want.Code != "" && rec.ErrorCode != want.Code {
+		return false
+	}
+	if want.EventSource != "" && rec.EventSource != want.EventSource {
 		return false
 	}
 	if !strings.Contains(rec.raw, want.Marker) {
