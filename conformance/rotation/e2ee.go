@@ -96,6 +96,7 @@ func putSealed(ctx context.Context, t *conformance.T, c *probe.Client, stream st
 		t.Fail("uploading %d sealed fragments to %s: %v (ACKs: %s)", len(frags), stream, err, ackLines(acks))
 		return false
 	}
+	awaitListed(ctx, c, stream, frags)
 	return true
 }
 

@@ -265,6 +265,7 @@ func runE2EERotationUnderLoad(ctx context.Context, t *conformance.T) {
 	for _, sc := range cams {
 		t.Evidence("e2ee", "%s: epochs sealed %v, bob revoked before fragment %d", sc.name, sc.run.epochs, sc.revokedAt+1)
 		t.Check(len(sc.run.sealed) == loadFragments, "%s sent only %d of its %d fragments", sc.name, len(sc.run.sealed), loadFragments)
+		awaitListed(ctx, c, sc.stream, sc.run.sealed)
 		chunks, _ := readSealed(ctx, t, c, sc.stream, len(sc.run.sealed))
 		checkRevocation(t, sc.stream, cs, chunks, &sc.run, sc.revokedAt)
 		checkOpensAll(t, sc.stream, "alice ("+sc.name+")", cs.alice, chunks, &sc.run)

@@ -127,7 +127,19 @@ func put(ctx context.Context, t *conformance.T, c *probe.Client, stream string, 
 		return false
 	}
 	t.Logf("%s: %d fragments PERSISTED", stream, len(frags))
+	awaitListed(ctx, c, stream, frags)
 	return true
+}
+
+// awaitListed waits (up to probe.ListingGrace) until frags are listed:
+// ListFragments is eventually consistent on KVS, and the cases judge
+// listings taken after PERSISTED.
+func awaitListed(ctx context.Context, c *probe.Client, stream string, frags []probe.Fragment) {
+	timecodes := make([]int64, len(frags))
+	for i, f := range frags {
+		timecodes[i] = f.Timecode
+	}
+	c.AwaitListed(ctx, stream, timecodes)
 }
 
 // ackLines formats ACKs for a failure message.
@@ -146,6 +158,7 @@ func ackLines(acks []probe.TimedAck) string {
 // exactly want comes back, in order, with every frame byte-identical.
 // what names the stream's role in failure messages.
 func checkReadBack(ctx context.Context, t *conformance.T, c *probe.Client, stream, what string, want []probe.Fragment) bool {
+	awaitListed(ctx, c, stream, want)
 	listed, chunks, err := c.ReadAll(ctx, stream)
 	if err != nil {
 		t.Fail("%s: reading %s back: %v", what, stream, err)
