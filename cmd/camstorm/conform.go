@@ -3,8 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
@@ -107,16 +105,8 @@ ended in a harness error (the verdict cannot be trusted); 2 for usage errors.`,
 			if err := conformance.WriteText(out, rep); err != nil {
 				return err
 			}
-			for _, w := range []struct {
-				file  string
-				write func(io.Writer, *conformance.Report) error
-			}{{junitFile, conformance.WriteJUnit}, {jsonFile, conformance.WriteJSON}} {
-				if w.file == "" {
-					continue
-				}
-				if err := writeFileAtomically(w.file, func(f io.Writer) error { return w.write(f, rep) }); err != nil {
-					return err
-				}
+			if err := writeReports(rep, junitFile, jsonFile); err != nil {
+				return err
 			}
 			c := rep.Counts()
 			switch {
@@ -157,19 +147,12 @@ func countCases(s []*conformance.Suite) int {
 // conformTarget starts (or describes) the target under test.
 func conformTarget(ctx context.Context, mode, targetURL, kmsURL, caFile string, defects []stack.Defect, logf func(string, ...any)) (*conformance.Target, func(), error) {
 	if targetURL != "" {
-		tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
-		var roots *x509.CertPool
-		if caFile != "" {
-			pem, err := os.ReadFile(caFile)
-			if err != nil {
-				return nil, nil, fmt.Errorf("%w: --ca: %w", errUsage, err)
-			}
-			roots = x509.NewCertPool()
-			if !roots.AppendCertsFromPEM(pem) {
-				return nil, nil, fmt.Errorf("%w: --ca %s holds no PEM certificate", errUsage, caFile)
-			}
-			tlsCfg.RootCAs = roots
+		hc, err := httpsClient(caFile)
+		if err != nil {
+			return nil, nil, err
 		}
+		hc.Timeout = 0 // GetMedia reads and PutMedia uploads are bounded by the cases
+		roots := hc.Transport.(*http.Transport).TLSClientConfig.RootCAs
 		awsCfg, err := config.LoadDefaultConfig(ctx)
 		if err != nil {
 			return nil, nil, fmt.Errorf("loading AWS credentials and region: %w", err)
@@ -177,7 +160,6 @@ func conformTarget(ctx context.Context, mode, targetURL, kmsURL, caFile string, 
 		if _, err := awsCfg.Credentials.Retrieve(ctx); err != nil {
 			return nil, nil, fmt.Errorf("%w: --target needs AWS credentials from the standard chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE): %w", errUsage, err)
 		}
-		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}}
 		tg := &conformance.Target{Name: targetURL, Region: cmp.Or(awsCfg.Region, "us-east-1"), ControlPlaneURL: strings.TrimRight(targetURL, "/"),
 			KMSURL: strings.TrimRight(kmsURL, "/"), HTTP: hc, RootCAs: roots, Admin: awsCfg.Credentials}
 		return tg, hc.CloseIdleConnections, nil
@@ -215,6 +197,23 @@ func conformTarget(ctx context.Context, mode, targetURL, kmsURL, caFile string, 
 		return nil, nil, err
 	}
 	return tg, release, nil
+}
+
+// writeReports writes a conformance report as JUnit XML and JSON to the
+// files named (either may be empty).
+func writeReports(rep *conformance.Report, junitFile, jsonFile string) error {
+	for _, w := range []struct {
+		file  string
+		write func(io.Writer, *conformance.Report) error
+	}{{junitFile, conformance.WriteJUnit}, {jsonFile, conformance.WriteJSON}} {
+		if w.file == "" {
+			continue
+		}
+		if err := writeFileAtomically(w.file, func(f io.Writer) error { return w.write(f, rep) }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeFileAtomically writes a report through a temporary file, so a

@@ -168,15 +168,8 @@ failed; 2 for usage errors.`,
 			if err := conformance.WriteText(out, rep); err != nil {
 				return err
 			}
-			for _, w := range []struct {
-				file  string
-				write func(io.Writer, *conformance.Report) error
-			}{{junitFile, conformance.WriteJUnit}, {jsonFile, conformance.WriteJSON}} {
-				if w.file != "" {
-					if err := writeFileAtomically(w.file, func(f io.Writer) error { return w.write(f, rep) }); err != nil {
-						return err
-					}
-				}
+			if err := writeReports(rep, junitFile, jsonFile); err != nil {
+				return err
 			}
 			if c := rep.Counts(); c.MustFail > 0 {
 				return fmt.Errorf("%w: the device failed %d MUST cases", errVerificationFailed, c.MustFail)
