@@ -3,7 +3,6 @@ package access
 import (
 	"context"
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -121,16 +120,9 @@ var privConsumerWrites = &conformance.Case{
 	},
 }
 
-// kmsClient is an AWS SDK KMS client of the target acting with creds.
+// kmsClient is the target's KMS acting with creds, one attempt per call.
 func kmsClient(tg *conformance.Target, creds aws.CredentialsProvider) *kms.Client {
-	// A nil *http.Client in the interface would be a non-nil HTTPClient
-	// that panics on use; the SDK only defaults a nil interface.
-	var hc kms.HTTPClient = tg.HTTP
-	if tg.HTTP == nil {
-		hc = http.DefaultClient
-	}
-	return kms.New(kms.Options{Region: tg.Region, HTTPClient: hc, Credentials: creds, BaseEndpoint: aws.String(tg.KMSURL),
-		RetryMaxAttempts: 1})
+	return probe.KMS(tg, creds, probe.NoRetries)
 }
 
 // kmsDenied is the AWS KMS error code of a refused call.

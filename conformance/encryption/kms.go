@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -57,14 +56,9 @@ func kmsCases() []*conformance.Case {
 	}
 }
 
-// kmsClient is an AWS SDK KMS client of the target's KMS acting with creds.
+// kmsClient is the target's KMS acting with creds, one attempt per call.
 func kmsClient(tg *conformance.Target, creds aws.CredentialsProvider) *kms.Client {
-	var hc kms.HTTPClient = tg.HTTP
-	if tg.HTTP == nil {
-		hc = http.DefaultClient
-	}
-	return kms.New(kms.Options{Region: tg.Region, Credentials: creds, HTTPClient: hc, RetryMaxAttempts: 1},
-		func(o *kms.Options) { o.BaseEndpoint = aws.String(tg.KMSURL) })
+	return probe.KMS(tg, creds, probe.NoRetries)
 }
 
 // newKey creates a customer-managed key for the case (policy empty: the

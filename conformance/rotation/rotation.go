@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -37,16 +36,8 @@ func Suite() *conformance.Suite {
 // through the KMS as the ingest does.
 const streamARNContext = "aws:kinesisvideo:arn"
 
-// kmsClient is the AWS SDK's KMS client for the target's KMS, as the
-// target's admin.
-func kmsClient(tg *conformance.Target) *kms.Client {
-	var hc aws.HTTPClient = http.DefaultClient
-	if tg.HTTP != nil {
-		hc = tg.HTTP
-	}
-	cfg := aws.Config{Region: tg.Region, HTTPClient: hc, Credentials: tg.Admin}
-	return kms.NewFromConfig(cfg, func(o *kms.Options) { o.BaseEndpoint = aws.String(tg.KMSURL) })
-}
+// kmsClient is the target's KMS as its admin.
+func kmsClient(tg *conformance.Target) *kms.Client { return probe.KMS(tg, tg.Admin) }
 
 // customerKey is a customer-managed KMS key a case made for itself.
 type customerKey struct {
