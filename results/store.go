@@ -1,0 +1,188 @@
+package results
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"sync"
+	"time"
+)
+
+// seriesWarnFirst is where the cardinality warning first fires; it fires
+// again at every doubling, as k6 warns about unique time series.
+const seriesWarnFirst = 100_000
+
+// Store aggregates samples per series: one sink per metric and distinct
+// tag set. It is safe for concurrent use.
+type Store struct {
+	// OnSeriesWarning, when set (before the first Add), is called with the
+	// series count when it passes 100,000 and again at each doubling:
+	// too many distinct tag sets cost memory, as in k6.
+	OnSeriesWarning func(n int)
+
+	mu      sync.Mutex
+	metrics map[string]*storeMetric
+	count   int
+	warnAt  int
+	dropped int64
+}
+
+type storeMetric struct {
+	metric *Metric
+	series map[string]*storeSeries
+}
+
+type storeSeries struct {
+	tags map[string]string
+	sink Sink
+}
+
+// SeriesSnapshot is one series and a copy of its state, for writers.
+type SeriesSnapshot struct {
+	Metric *Metric
+	Tags   map[string]string
+	Sink   Sink
+}
+
+// NewStore returns an empty store.
+func NewStore() *Store {
+	return &Store{metrics: map[string]*storeMetric{}, warnAt: seriesWarnFirst}
+}
+
+// Add routes each sample to its series. Samples without a metric, with a
+// NaN or infinite value, or whose metric name is already held with another
+// type are dropped and counted (see Dropped).
+func (s *Store) Add(samples ...Sample) {
+	var stack [8]string
+	keys := stack[:0]
+	for _, smp := range samples {
+		keys = append(keys, SeriesKey(smp.Tags))
+	}
+	s.mu.Lock()
+	var warn []int
+	for i, smp := range samples {
+		if smp.Metric == nil || math.IsNaN(smp.Value) || math.IsInf(smp.Value, 0) {
+			s.dropped++
+			continue
+		}
+		ser, ok := s.seriesLocked(smp.Metric, keys[i], smp.Tags, &warn)
+		if !ok {
+			s.dropped++
+			continue
+		}
+		ser.sink.Add(smp.Value, smp.Time)
+	}
+	hook := s.OnSeriesWarning
+	s.mu.Unlock()
+	if hook != nil {
+		for _, n := range warn {
+			hook(n)
+		}
+	}
+}
+
+// seriesLocked returns the series of m with this key, creating it; ok is
+// false when the name is held with another type.
+func (s *Store) seriesLocked(m *Metric, key string, tags map[string]string, warn *[]int) (*storeSeries, bool) {
+	sm := s.metrics[m.Name]
+	if sm == nil {
+		sm = &storeMetric{metric: m, series: map[string]*storeSeries{}}
+		s.metrics[m.Name] = sm
+	} else if sm.metric.Type != m.Type {
+		return nil, false
+	}
+	ser := sm.series[key]
+	if ser == nil {
+		ser = &storeSeries{tags: maps.Clone(tags), sink: NewSink(m.Type)}
+		sm.series[key] = ser
+		s.count++
+		if s.count > s.warnAt {
+			*warn = append(*warn, s.count)
+			s.warnAt *= 2
+		}
+	}
+	return ser, true
+}
+
+// Dropped is how many samples Add refused.
+func (s *Store) Dropped() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dropped
+}
+
+// SeriesCount is the number of series held.
+func (s *Store) SeriesCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.count
+}
+
+// Aggregate merges every series of the metric whose tags match sel, with
+// Elapsed set for a Counter's rate. ok is false when no series matched or
+// none had samples.
+func (s *Store) Aggregate(metric string, sel Selector, elapsed time.Duration) (Aggregate, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sm := s.metrics[metric]
+	if sm == nil {
+		return Aggregate{}, false
+	}
+	acc := NewSink(sm.metric.Type)
+	for _, ser := range sm.series {
+		if sel.Matches(ser.tags) {
+			// Same type by construction.
+			_ = acc.Merge(ser.sink)
+		}
+	}
+	if acc.Count() == 0 {
+		return Aggregate{}, false
+	}
+	a := Aggregate{Type: sm.metric.Type, Contains: sm.metric.Contains, Elapsed: elapsed}
+	acc.fill(&a)
+	return a, true
+}
+
+// Series returns a copy of every series, sorted by metric name then tags.
+func (s *Store) Series() []SeriesSnapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]SeriesSnapshot, 0, s.count)
+	for _, name := range slices.Sorted(maps.Keys(s.metrics)) {
+		sm := s.metrics[name]
+		for _, key := range slices.Sorted(maps.Keys(sm.series)) {
+			ser := sm.series[key]
+			out = append(out, SeriesSnapshot{Metric: sm.metric, Tags: maps.Clone(ser.tags), Sink: ser.sink.Clone()})
+		}
+	}
+	return out
+}
+
+// Merge adds every series of o into s, as if s had received o's samples
+// after its own. A metric held with different types is an error and
+// nothing is merged.
+func (s *Store) Merge(o *Store) error {
+	snap := o.Series()
+	s.mu.Lock()
+	for _, ss := range snap {
+		if sm := s.metrics[ss.Metric.Name]; sm != nil && sm.metric.Type != ss.Metric.Type {
+			s.mu.Unlock()
+			return fmt.Errorf("%w: %q is a %s metric here and a %s metric in the merged store",
+				ErrMetric, ss.Metric.Name, sm.metric.Type, ss.Metric.Type)
+		}
+	}
+	var warn []int
+	for _, ss := range snap {
+		ser, _ := s.seriesLocked(ss.Metric, SeriesKey(ss.Tags), ss.Tags, &warn)
+		_ = ser.sink.Merge(ss.Sink)
+	}
+	hook := s.OnSeriesWarning
+	s.mu.Unlock()
+	if hook != nil {
+		for _, n := range warn {
+			hook(n)
+		}
+	}
+	return nil
+}
