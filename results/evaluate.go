@@ -76,11 +76,19 @@ func (s *ThresholdSpec) UnmarshalJSON(data []byte) error {
 
 // MarshalJSON writes the plain string form when nothing else is set.
 func (s ThresholdSpec) MarshalJSON() ([]byte, error) {
-	if !s.AbortOnFail && s.DelayAbortEval == "" {
-		return json.Marshal(s.Threshold)
-	}
 	type plain ThresholdSpec
-	return json.Marshal(plain(s))
+	var v any = plain(s)
+	if !s.AbortOnFail && s.DelayAbortEval == "" {
+		v = s.Threshold
+	}
+	// Unescaped, so "p(95)<200" reads as written.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 func clip(b []byte) string {
