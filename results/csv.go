@@ -72,8 +72,12 @@ func NewCSVOutput(w io.Writer, opt OutputOptions) (*CSVOutput, error) {
 }
 
 // AddSamples writes a row a sample and flushes when SaveInterval of
-// sample time has passed since the last flush.
+// sample time has passed since the last flush; an empty batch flushes.
 func (o *CSVOutput) AddSamples(batch []Sample) error {
+	if len(batch) == 0 && o.err == nil {
+		o.w.Flush()
+		o.err = o.w.Error()
+	}
 	for i := range batch {
 		s := &batch[i]
 		if s.Metric == nil || o.err != nil {

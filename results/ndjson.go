@@ -49,8 +49,13 @@ func NewJSONOutput(w io.Writer, opt OutputOptions) *JSONOutput {
 
 // AddSamples encodes a batch and writes the buffer when 200 ms of sample
 // time have passed since the last write. A sample whose value JSON cannot
-// hold (NaN, ±Inf) is skipped, as k6 skips it; Dropped counts them.
+// hold (NaN, ±Inf) is skipped, as k6 skips it; Dropped counts them. An
+// empty batch writes what is buffered.
 func (o *JSONOutput) AddSamples(batch []Sample) error {
+	if len(batch) == 0 {
+		o.flush()
+		return o.err
+	}
 	for i := range batch {
 		s := &batch[i]
 		if s.Metric == nil {

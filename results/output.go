@@ -13,8 +13,9 @@ import (
 
 // Output receives a run's samples as they are collected and writes them
 // somewhere, as k6's --out does. The collector calls it from one goroutine
-// at a time; implementations buffer and flush by sample time, and Close
-// writes whatever is left.
+// at a time; implementations buffer and flush by sample time, an empty
+// batch writes what is buffered (for a collector's wall-clock tick), and
+// Close writes whatever is left.
 type Output interface {
 	AddSamples(batch []Sample) error
 	Close() error

@@ -218,6 +218,40 @@ func TestJSONOutputFlushesBySampleTime(t *testing.T) {
 			t.Errorf("step %d (sample at +%v): written = %v, want %v", i, step.at, got, step.written)
 		}
 	}
+	// An empty batch writes what is buffered.
+	buf.Reset()
+	_ = o.AddSamples([]Sample{{Metric: m, Time: t0.Add(300 * time.Millisecond), Value: 1}})
+	if buf.Len() != 0 {
+		t.Fatalf("sample 100 ms after a flush was written at once")
+	}
+	if err := o.AddSamples(nil); err != nil || buf.Len() == 0 {
+		t.Errorf("AddSamples(nil) wrote %d bytes, err %v; want the buffered point", buf.Len(), err)
+	}
+}
+
+func TestCSVOutputFlushesBySampleTime(t *testing.T) {
+	var buf bytes.Buffer
+	o, err := NewCSVOutput(&buf, OutputOptions{SaveInterval: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Metric{Name: "c", Type: Counter}
+	t0 := time.Unix(1000, 0)
+	for i, step := range []struct {
+		at   time.Duration
+		rows int
+	}{{0, 0}, {time.Second, 0}, {2 * time.Second, 4}} { // header and three rows
+		if err := o.AddSamples([]Sample{{Metric: m, Time: t0.Add(step.at), Value: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Count(buf.String(), "\n"); got != step.rows {
+			t.Errorf("step %d (sample at +%v): %d lines written, want %d", i, step.at, got, step.rows)
+		}
+	}
+	_ = o.AddSamples([]Sample{{Metric: m, Time: t0.Add(2500 * time.Millisecond), Value: 1}})
+	if err := o.AddSamples(nil); err != nil || strings.Count(buf.String(), "\n") != 5 {
+		t.Errorf("AddSamples(nil): %q, err %v; want the buffered row written", buf.String(), err)
+	}
 }
 
 func TestCSVOutputGolden(t *testing.T) {

@@ -380,9 +380,6 @@ func (r textRenderer) widths(rows []textMetric, level int) textWidths {
 // metricLines renders a block measured on its own (the checks block).
 func (r textRenderer) metricLines(rows []textMetric, level int) []string {
 	w := r.widths(rows, level)
-	if len(rows) == 1 {
-		w.name = textWidth(indent(level) + rows[0].display) // measured locally, so no NaN
-	}
 	out := make([]string, 0, len(rows))
 	for _, row := range rows {
 		out = append(out, r.metricLine(row, w, level))
