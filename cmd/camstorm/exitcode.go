@@ -25,7 +25,10 @@ var (
 )
 
 func exitCode(err error) int {
+	var coded *codedError
 	switch {
+	case errors.As(err, &coded):
+		return coded.code
 	case err == nil:
 		return exitOK
 	case errors.Is(err, errUsage):
