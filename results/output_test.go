@@ -490,3 +490,42 @@ func BenchmarkNDJSONWrite(b *testing.B) {
 		})
 	}
 }
+
+// FuzzJSONEncoding holds the hand-written encoder to encoding/json's
+// bytes for any string and finite float.
+func FuzzJSONEncoding(f *testing.F) {
+	f.Add("plain", 1.5)
+	f.Add("\u2028<&>\x00\xff", 1e-7)
+	f.Add(`"\`, 2.5e21)
+	f.Fuzz(func(t *testing.T, s string, v float64) {
+		if got, want := string(appendJSONString(nil, s)), stdJSON(t, s); got != want {
+			t.Errorf("appendJSONString(%q) = %s, want %s", s, got, want)
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return
+		}
+		if got, want := string(appendJSONFloat(nil, v)), stdJSON(t, v); got != want {
+			t.Errorf("appendJSONFloat(%v) = %s, want %s", v, got, want)
+		}
+	})
+}
+
+// FuzzParseOutput: any spec either parses to a known kind or fails with
+// ErrOutput, never panics.
+func FuzzParseOutput(f *testing.F) {
+	for _, s := range []string{"json", "csv=a.csv", "json=", "x=y", "csv=fileName=a,timeFormat=unix"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		kind, _, err := ParseOutput(spec)
+		if err != nil {
+			if !errors.Is(err, ErrOutput) {
+				t.Errorf("ParseOutput(%q) err %v is not ErrOutput", spec, err)
+			}
+			return
+		}
+		if kind != OutputJSON && kind != OutputCSV {
+			t.Errorf("ParseOutput(%q) kind %q", spec, kind)
+		}
+	})
+}
