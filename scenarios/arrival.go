@@ -168,29 +168,15 @@ func validateArrivalVUs(pre, maxVUs *int64) []string {
 func runArrivals(s *scenarioRun, regular time.Duration, pre, maxVUs int64, startOf func(k int64) (time.Duration, bool)) error {
 	reg, hard, cancel := s.deadlines(s.test.ctx, regular)
 	defer cancel()
-	type job struct{ local, global int64 }
-	work := make(chan job)
+	idle := make(chan *VU, max(maxVUs, pre))
 	var (
 		wg           sync.WaitGroup
 		vuCount      atomic.Int64
 		initialising atomic.Bool
 		warned       bool
-		failed       error
 		failMu       sync.Mutex
+		failed       error
 	)
-	serve := func(v *VU) {
-		defer s.putVU(v)
-		for {
-			select {
-			case j := <-work:
-				s.active.Add(1)
-				s.iterateAs(hard, v, j.local, j.global)
-				s.active.Add(-1)
-			case <-reg.Done():
-				return
-			}
-		}
-	}
 	addVU := func() error {
 		v, err := s.getVU()
 		if err != nil {
@@ -198,7 +184,7 @@ func runArrivals(s *scenarioRun, regular time.Duration, pre, maxVUs int64, start
 		}
 		vuCount.Add(1)
 		s.trace(Event{Kind: EventVUStart, VU: v.idInTest})
-		wg.Go(func() { serve(v) })
+		idle <- v
 		return nil
 	}
 	for range pre {
@@ -216,7 +202,13 @@ func runArrivals(s *scenarioRun, regular time.Duration, pre, maxVUs int64, start
 			break
 		}
 		select {
-		case work <- job{local, global}:
+		case v := <-idle:
+			s.active.Add(1)
+			wg.Go(func() {
+				s.iterateAs(hard, v, local, global)
+				s.active.Add(-1)
+				idle <- v
+			})
 			continue
 		default:
 		}
@@ -237,6 +229,11 @@ func runArrivals(s *scenarioRun, regular time.Duration, pre, maxVUs int64, start
 		}
 	}
 	wg.Wait()
+	for range vuCount.Load() {
+		v := <-idle
+		s.trace(Event{Kind: EventVUStop, VU: v.idInTest})
+		s.putVU(v)
+	}
 	failMu.Lock()
 	defer failMu.Unlock()
 	return failed

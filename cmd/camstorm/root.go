@@ -31,7 +31,7 @@ Start with:
 	root.AddCommand(newAuditCommand())
 	root.AddCommand(newDeviceCheckCommand())
 	root.AddCommand(newConformCommand())
-	root.AddCommand(newRunCommand())
+	root.AddCommand(newRunCommand(), newResultsCommand())
 	return root
 }
 
