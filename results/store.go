@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -54,22 +55,36 @@ func NewStore() *Store {
 // NaN or infinite value, or whose metric name is already held with another
 // type are dropped and counted (see Dropped).
 func (s *Store) Add(samples ...Sample) {
-	var stack [8]string
-	keys := stack[:0]
+	// Keys are built outside the lock into one buffer; looking a []byte up
+	// as a string key does not allocate, so a known series costs nothing.
+	var keyStack [512]byte
+	var endStack [16]int
+	buf, ends := keyStack[:0], endStack[:0]
 	for _, smp := range samples {
-		keys = append(keys, SeriesKey(smp.Tags))
+		buf = appendSeriesKey(buf, smp.Tags)
+		ends = append(ends, len(buf))
 	}
 	s.mu.Lock()
 	var warn []int
+	start := 0
 	for i, smp := range samples {
+		key := buf[start:ends[i]]
+		start = ends[i]
 		if smp.Metric == nil || math.IsNaN(smp.Value) || math.IsInf(smp.Value, 0) {
 			s.dropped++
 			continue
 		}
-		ser, ok := s.seriesLocked(smp.Metric, keys[i], smp.Tags, &warn)
-		if !ok {
-			s.dropped++
-			continue
+		sm := s.metrics[smp.Metric.Name]
+		var ser *storeSeries
+		if sm != nil && sm.metric.Type == smp.Metric.Type {
+			ser = sm.series[string(key)]
+		}
+		if ser == nil {
+			var ok bool
+			if ser, ok = s.seriesLocked(smp.Metric, string(key), smp.Tags, &warn); !ok {
+				s.dropped++
+				continue
+			}
 		}
 		ser.sink.Add(smp.Value, smp.Time)
 	}
@@ -80,6 +95,46 @@ func (s *Store) Add(samples ...Sample) {
 			hook(n)
 		}
 	}
+}
+
+// appendSeriesKey appends SeriesKey(tags) to b without allocating for up
+// to 16 tags.
+func appendSeriesKey(b []byte, tags map[string]string) []byte {
+	var stack [16]string
+	keys := stack[:0]
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, '&')
+		}
+		b = appendTagEscaped(b, k)
+		b = append(b, '=')
+		b = appendTagEscaped(b, tags[k])
+	}
+	return b
+}
+
+// appendTagEscaped escapes as SeriesKey's tagEscaper does.
+func appendTagEscaped(b []byte, s string) []byte {
+	if !strings.ContainsAny(s, "%&=") {
+		return append(b, s...)
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '%':
+			b = append(b, "%25"...)
+		case '&':
+			b = append(b, "%26"...)
+		case '=':
+			b = append(b, "%3D"...)
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }
 
 // seriesLocked returns the series of m with this key, creating it; ok is

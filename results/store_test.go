@@ -188,3 +188,20 @@ func BenchmarkTrendSeriesHeap(b *testing.B) {
 		runtime.KeepAlive(s)
 	}
 }
+
+func TestAppendSeriesKeyMatchesSeriesKey(t *testing.T) {
+	tests := []map[string]string{
+		nil, {}, {"a": "1"}, {"b": "2", "a": "1"}, {"a&b": "x=y", "%": "%&="},
+		{"k1": "", "k0": "v"}, {"a": "b&c=d", "a&c": "d"},
+	}
+	many := map[string]string{}
+	for i := range 40 {
+		many[fmt.Sprint("tag", i)] = fmt.Sprint(i)
+	}
+	tests = append(tests, many)
+	for _, tags := range tests {
+		if got, want := string(appendSeriesKey(nil, tags)), SeriesKey(tags); got != want {
+			t.Errorf("appendSeriesKey(%v) = %q, want SeriesKey's %q", tags, got, want)
+		}
+	}
+}
