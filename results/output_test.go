@@ -529,3 +529,33 @@ func FuzzParseOutput(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkNDJSONEncodingJSON is the reflection baseline the hand-written
+// encoder replaces: the same Point record through encoding/json, as k6
+// writes it.
+func BenchmarkNDJSONEncodingJSON(b *testing.B) {
+	type point struct {
+		Metric string `json:"metric"`
+		Type   string `json:"type"`
+		Data   struct {
+			Time     time.Time         `json:"time"`
+			Value    float64           `json:"value"`
+			Tags     map[string]string `json:"tags"`
+			Metadata map[string]string `json:"metadata,omitempty"`
+		} `json:"data"`
+	}
+	var p point
+	p.Metric, p.Type = "camera_ack_latency", "Point"
+	p.Data.Time = time.Unix(1795770000, 0).UTC()
+	p.Data.Value = 12.345
+	p.Data.Tags = map[string]string{"scenario": "fleet", "ack": "persisted", "stream": "cam-0042", "profile": "flaky", "status": "200"}
+	p.Data.Metadata = map[string]string{"vu": "42", "iter": "1234"}
+	enc := json.NewEncoder(io.Discard)
+	enc.SetEscapeHTML(false)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := enc.Encode(&p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
