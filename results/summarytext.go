@@ -471,7 +471,9 @@ func humanizeBytes(b float64) string {
 	}
 	e := math.Floor(math.Log(b) / math.Log(1000))
 	suffix := "undefined" // what k6 prints past yottabytes
-	if i := int(int32(e)); i >= 0 && i < len(byteUnits) {
+	if math.IsNaN(e) {
+		suffix = byteUnits[0] // JavaScript's NaN|0 is 0
+	} else if i := int(int32(e)); i >= 0 && i < len(byteUnits) {
 		suffix = byteUnits[i]
 	}
 	v := math.Floor(b/math.Pow(1000, e)*10+0.5) / 10
