@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -300,9 +301,12 @@ func (t *TrendSink) Merge(o Sink) error {
 	return nil
 }
 
+// fill takes t over: the Aggregate's Quantile reads it on first use, so
+// callers pass a sink nothing else changes afterwards.
 func (t *TrendSink) fill(a *Aggregate) {
 	a.Samples, a.Sum, a.Min, a.Max = t.Samples, t.Sum, t.Min, t.Max
-	a.Quantile = t.quantiles().at
+	quantiles := sync.OnceValue(t.quantiles)
+	a.Quantile = func(q float64) float64 { return quantiles().at(q) }
 }
 
 // Quantile returns the q-quantile (0 ≤ q ≤ 1) as k6 computes it — linear

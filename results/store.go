@@ -46,6 +46,14 @@ type SeriesSnapshot struct {
 	Sink   Sink
 }
 
+// Aggregate returns the series' own statistics, as Store.Aggregate would
+// for a selector matching only it.
+func (ss SeriesSnapshot) Aggregate(elapsed time.Duration) Aggregate {
+	a := Aggregate{Type: ss.Metric.Type, Contains: ss.Metric.Contains, Elapsed: elapsed}
+	ss.Sink.Clone().fill(&a)
+	return a
+}
+
 // NewStore returns an empty store.
 func NewStore() *Store {
 	return &Store{metrics: map[string]*storeMetric{}, warnAt: seriesWarnFirst}

@@ -205,3 +205,21 @@ func TestAppendSeriesKeyMatchesSeriesKey(t *testing.T) {
 		}
 	}
 }
+
+func TestSeriesSnapshotAggregate(t *testing.T) {
+	_, ms := testMetrics(t)
+	s := NewStore()
+	for _, v := range []float64{10, 20, 30, 40} {
+		s.Add(Sample{Metric: ms[Trend], Time: t0, Value: v, Tags: map[string]string{"s": "a"}})
+	}
+	s.Add(Sample{Metric: ms[Trend], Time: t0, Value: 1000, Tags: map[string]string{"s": "b"}})
+	ss := s.Series()
+	if len(ss) != 2 {
+		t.Fatalf("Series() = %d series, want 2", len(ss))
+	}
+	a := ss[0].Aggregate(time.Second)
+	s.Add(Sample{Metric: ms[Trend], Time: t0, Value: 1e6, Tags: map[string]string{"s": "a"}})
+	if med, _ := a.Stat("med"); math.Abs(med-25) > 25*RelativeError || a.Samples != 4 || a.Contains != Time {
+		t.Errorf("series s=a: med %v, samples %d, contains %v; want 25±0.1%%, 4, time (unchanged by later samples)", med, a.Samples, a.Contains)
+	}
+}
