@@ -113,14 +113,14 @@ func summaryFixture() SummaryInput {
 // (constant expressions would be exact and differ in the last bit).
 func lin(lo, hi, q float64) float64 { return lo + q*(hi-lo) }
 
-// per is a rate over the fixture's duration, computed at run time.
-func per(n float64) float64 { return n / (10551 * time.Millisecond).Seconds() }
+// perRun is a rate over the fixture's duration, computed at run time.
+func perRun(n float64) float64 { return n / (10551 * time.Millisecond).Seconds() }
 
 func TestSummaryDataShape(t *testing.T) {
 	data := SummaryData(summaryFixture())
 	metrics := data["metrics"].(map[string]any)
 	for name, want := range map[string]map[string]any{
-		"http_reqs":        {"count": 10.0, "rate": per(10)},
+		"http_reqs":        {"count": 10.0, "rate": perRun(10)},
 		"vus":              {"value": 1.0, "min": 1.0, "max": 1.0},
 		"http_req_failed":  {"rate": 0.0, "passes": 0.0, "fails": 10.0},
 		"camera_persisted": {"rate": 0.3, "passes": 3.0, "fails": 7.0},
@@ -248,7 +248,7 @@ func TestExportSummary(t *testing.T) {
 	metrics := got["metrics"].(map[string]any)
 	for name, want := range map[string]map[string]any{
 		"http_req_failed": {"value": 0.0, "passes": 0.0, "fails": 10.0, "thresholds": map[string]any{"rate<0.01": true}},
-		"http_reqs":       {"count": 10.0, "rate": per(10)},
+		"http_reqs":       {"count": 10.0, "rate": perRun(10)},
 		"camera_queue":    {"value": 7.0, "min": 1.0, "max": 12.0, "thresholds": map[string]any{"value<10": false}},
 		"http_req_duration{status:200}": {"avg": 1300 / 9.0, "min": 120.5, "med": 210.25, "max": 300.0,
 			"p(90)": lin(120.5, 300, 0.9), "p(95)": lin(120.5, 300, 0.95), "thresholds": map[string]any{"max<250": true}},
