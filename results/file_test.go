@@ -2,6 +2,9 @@ package results
 
 import (
 	"bytes"
+	"compress/zlib"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -303,4 +306,64 @@ func FuzzDecodeHistogram(f *testing.F) {
 			t.Fatalf("total %d, histogram holds %d", total, h.TotalCount())
 		}
 	})
+}
+
+// autoClaim makes v2Text state the true compressed length.
+const autoClaim = math.MinInt32
+
+// v2Text builds V2 compressed text around an inner body.
+func v2Text(t *testing.T, body []byte, claim int32) string {
+	t.Helper()
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write(body)
+	zw.Close()
+	raw := binary.BigEndian.AppendUint32(nil, uint32(hdrhistogram.V2CompressedEncodingCookieBase|0x10))
+	if claim == autoClaim {
+		claim = int32(z.Len())
+	}
+	raw = binary.BigEndian.AppendUint32(raw, uint32(claim))
+	return base64.StdEncoding.EncodeToString(append(raw, z.Bytes()...))
+}
+
+// v2Body is a V2 header for a layout and a payload.
+func v2Body(digits int32, lowest, highest int64, payload []byte) []byte {
+	be := binary.BigEndian
+	b := be.AppendUint32(nil, uint32(hdrhistogram.V2EncodingCookieBase|0x10))
+	b = be.AppendUint32(b, uint32(len(payload)))
+	b = be.AppendUint32(b, 1)
+	b = be.AppendUint32(b, uint32(digits))
+	b = be.AppendUint64(b, uint64(lowest))
+	b = be.AppendUint64(b, uint64(highest))
+	b = be.AppendUint64(b, math.Float64bits(1))
+	return append(b, payload...)
+}
+
+func TestDecodeHistogramRejects(t *testing.T) {
+	ok := v2Body(3, 1, 1e10, []byte{2}) // one counter holding 1
+	tests := []struct {
+		name, text, want string
+	}{
+		{"valid", v2Text(t, ok, autoClaim), ""},
+		{"inflation bomb", v2Text(t, v2Body(3, 1, 1e10, make([]byte, 400_000)), autoClaim), "inflates past"},
+		{"other layout", v2Text(t, v2Body(2, 1, 1e10, nil), autoClaim), "layout 1..10000000000 at 2 digits"},
+		{"claims more", v2Text(t, ok, 1<<30), "claims 1073741824 compressed bytes"},
+		{"negative claim", v2Text(t, ok, -5), "claims -5"},
+		{"zero run past end", v2Text(t, v2Body(3, 1, 1e10, []byte{0xff, 0xff, 0x03}), autoClaim), "zero run"},
+		{"truncated varint", v2Text(t, v2Body(3, 1, 1e10, []byte{0x80}), autoClaim), "truncated"},
+		{"short", base64.StdEncoding.EncodeToString([]byte{1, 2}), "too short"},
+		{"too long", strings.Repeat("A", maxHistogramText+4), "more than"},
+	}
+	for _, tc := range tests {
+		_, total, err := decodeHistogram(tc.text, true)
+		if tc.want == "" {
+			if err != nil || total != 1 {
+				t.Errorf("%s: decodeHistogram = %d, %v; want 1, nil", tc.name, total, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: decodeHistogram error = %v, want one containing %q", tc.name, err, tc.want)
+		}
+	}
 }
