@@ -26,7 +26,7 @@ export const options = {
       executor: 'constant-vus',
       vus: Number(__ENV.VIEWERS || 50),
       duration: __ENV.VIEW_DURATION || '60s',
-      startTime: '10s',
+      startTime: __ENV.VIEW_START || '10s',
       exec: 'view',
     },
   },

@@ -46,7 +46,7 @@ export function storm() {
   const n = camstorm.outage(OUTAGE_SECONDS, 'cameras');
   cut.add(n);
   check(n, { 'cameras were streaming when the storm hit': (x) => x > 0 });
-  sleep(OUTAGE_SECONDS + 15);
+  sleep(OUTAGE_SECONDS + Number(__ENV.RECOVER_SECONDS || 15));
 }
 
 export default function () {}
