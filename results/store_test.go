@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 )
@@ -222,4 +223,38 @@ func TestSeriesSnapshotAggregate(t *testing.T) {
 	if med, _ := a.Stat("med"); math.Abs(med-25) > 25*RelativeError || a.Samples != 4 || a.Contains != Time {
 		t.Errorf("series s=a: med %v, samples %d, contains %v; want 25±0.1%%, 4, time (unchanged by later samples)", med, a.Samples, a.Contains)
 	}
+}
+
+func TestStoreConcurrent(t *testing.T) {
+	_, ms := testMetrics(t)
+	samples := randomSamples(ms, 8000, 11)
+	s, other := NewStore(), NewStore()
+	other.Add(samples[:100]...)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := w; i < len(samples); i += 4 {
+				s.Add(samples[i])
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 50 {
+			if a, ok := s.Aggregate("latency", Selector{}, time.Second); ok {
+				a.Stat("p(99)")
+			}
+			s.Series()
+		}
+	})
+	wg.Go(func() {
+		for range 5 {
+			if err := other.Merge(s); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	wg.Wait()
+	whole := NewStore()
+	whole.Add(samples...)
+	assertSameAggregates(t, whole, s, "concurrently fed store")
 }
