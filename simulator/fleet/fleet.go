@@ -272,7 +272,6 @@ func build(cfg Config, target simulator.Target, key *e2ee.PrivateKey, live *live
 	if key != nil {
 		recipients = []e2ee.PublicKey{key.Public()}
 	}
-	baseTLS := tlsConfigOf(target.HTTP)
 	onAck := func(a kvsapi.Ack, info simulator.AckInfo) {
 		switch a.EventType {
 		case kvsapi.EventPersisted:
@@ -282,59 +281,137 @@ func build(cfg Config, target simulator.Target, key *e2ee.PrivateKey, live *live
 		}
 		lat.record(a.EventType, info.Latency)
 	}
+	onSession := func(reconnect bool) {
+		if reconnect {
+			live.reconnects.Add(1)
+		}
+	}
 	members := make([]*member, len(plan))
 	for i, p := range plan {
-		m := &member{PlannedCamera: p, hc: target.HTTP}
-		var src media.Source
-		if m.Kind == KindClip {
-			src = media.NewClip(clip)
-		} else {
-			sc := cfg.Synthetic
-			sc.Seed = int64(p.Seed)
-			if src, err = media.NewSynthetic(sc); err != nil {
-				return nil, fmt.Errorf("fleet: camera %d: %w", i, err)
-			}
-		}
-		prof, err := netem.ProfileByName(m.Profile)
+		b, err := NewMember(target, MemberSpec{
+			Stream: p.Stream, Kind: p.Kind, Profile: p.Profile, Seed: p.Seed,
+			Synthetic: cfg.Synthetic, Clip: clip, RetentionHours: cfg.RetentionHours, Recipients: recipients,
+			Tuning: cfg.Camera, Clock: cfg.Clock, Devices: cfg.Devices, OnAck: onAck, OnSession: onSession,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("fleet: camera %d: %w", i, err)
 		}
-		if !prof.Perfect() {
-			// The link's clock starts now, as the run's does.
-			if m.link, err = netem.NewLink(prof, p.Seed); err != nil {
-				return nil, fmt.Errorf("fleet: camera %d: %w", i, err)
-			}
-			// Its own transport, so faults hit only its connections; no
-			// idle connections kept, as a camera calls the control plane
-			// rarely.
-			m.hc = &http.Client{Transport: &http.Transport{DialContext: m.link.DialContext, TLSClientConfig: baseTLS,
-				DisableKeepAlives: true, ForceAttemptHTTP2: false}}
-		}
-		camTarget := simulator.Target{ControlPlaneURL: target.ControlPlaneURL, HTTP: m.hc, Credentials: target.Credentials, Region: target.Region}
-		if d := cfg.Devices; d != nil {
-			tr, _ := m.hc.Transport.(*http.Transport)
-			camTarget.Credentials = simulator.NewIoTCredentialsProvider(&simulator.DeviceCredentials{
-				EnrollURL: d.EnrollURL, EnrollToken: d.EnrollToken, CredentialsURL: d.CredentialsURL, RoleAlias: d.RoleAlias,
-				ThingName: m.Stream, Transport: tr, Seed: p.Seed})
-		}
-		tune := cfg.Camera
-		m.cam, err = simulator.NewCamera(simulator.CameraConfig{
-			StreamName: m.Stream, Source: src, RetentionHours: cfg.RetentionHours, Recipients: recipients,
-			RotateKeyAfter: tune.RotateKeyAfter, BufferDuration: tune.BufferDuration, Staleness: tune.Staleness,
-			Rotation: tune.Rotation, FinalAckTimeout: tune.FinalAckTimeout, DrainTimeout: tune.DrainTimeout,
-			Offline: tune.Offline, Seed: p.Seed, Clock: cfg.Clock, OnAck: onAck,
-			OnSession: func(reconnect bool) {
-				if reconnect {
-					live.reconnects.Add(1)
-				}
-			},
-		}, camTarget)
-		if err != nil {
-			return nil, fmt.Errorf("fleet: camera %d: %w", i, err)
-		}
-		members[i] = m
+		members[i] = &member{PlannedCamera: p, cam: b.Camera, link: b.Link, hc: b.HTTP}
 	}
 	return members, nil
+}
+
+// MemberSpec is everything one camera of a fleet is made from.
+type MemberSpec struct {
+	Stream  string
+	Kind    string // KindClip or KindSynthetic
+	Profile string // a netem profile name
+	// Seed drives its media, its producer's random choices and its faults.
+	Seed uint64
+	// Synthetic describes a synthetic camera's media (its Seed is replaced
+	// by Seed); Clip is the clip a KindClip camera loops (required then).
+	Synthetic media.SyntheticConfig
+	Clip      *fixtures.Clip
+	// WrapSource, if set, wraps the media source before the camera gets
+	// it, to observe the frames it takes.
+	WrapSource     func(media.Source) media.Source
+	RetentionHours int
+	// Recipients turn E2EE on (nil: plaintext).
+	Recipients []e2ee.PublicKey
+	Tuning     CameraTuning
+	Clock      func() time.Time
+	// Devices, when set, makes the camera an enrolled device (Config.Devices).
+	Devices *Devices
+	// Dial, if set, dials the camera's real connections (beneath its
+	// link's faults), and gives a perfect-profile camera its own transport
+	// dialling with it instead of the target's client: a way to act on
+	// every camera's network at once.
+	Dial      netem.DialFunc
+	OnAck     func(kvsapi.Ack, simulator.AckInfo)
+	OnSession func(reconnect bool)
+}
+
+// Member is one camera of a fleet, built and ready to run.
+type Member struct {
+	Camera *simulator.Camera
+	// Link is its network; nil for a perfect profile. Close it once the
+	// camera's Run has returned.
+	Link *netem.Link
+	// HTTP is the client the camera and its credentials use.
+	HTTP *http.Client
+}
+
+// NewMember makes one camera from spec, as Run makes each of its own: its
+// media source (the clip or synthetic frames), its link (a non-perfect
+// profile's link starts its fault schedule now, and the camera gets its own
+// transport so faults hit only its connections), its credentials (an
+// enrolled device when Devices is set) and its producer.
+func NewMember(target simulator.Target, spec MemberSpec) (*Member, error) {
+	m := &Member{HTTP: target.HTTP}
+	var src media.Source
+	switch spec.Kind {
+	case KindClip:
+		if spec.Clip == nil {
+			return nil, fmt.Errorf("%w: a %s camera needs a Clip", ErrInvalidConfig, KindClip)
+		}
+		src = media.NewClip(spec.Clip)
+	case KindSynthetic:
+		sc := spec.Synthetic
+		sc.Seed = int64(spec.Seed)
+		var err error
+		if src, err = media.NewSynthetic(sc); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("%w: camera kind %q unknown (known: %s, %s)", ErrInvalidConfig, spec.Kind, KindClip, KindSynthetic)
+	}
+	if spec.WrapSource != nil {
+		src = spec.WrapSource(src)
+	}
+	prof, err := netem.ProfileByName(spec.Profile)
+	if err != nil {
+		return nil, err
+	}
+	baseTLS := tlsConfigOf(target.HTTP)
+	if !prof.Perfect() {
+		var opts []netem.Option
+		if spec.Dial != nil {
+			opts = append(opts, netem.WithDialer(spec.Dial))
+		}
+		// The link's clock starts now, as the run's does.
+		if m.Link, err = netem.NewLink(prof, spec.Seed, opts...); err != nil {
+			return nil, err
+		}
+		// Its own transport, so faults hit only its connections; no
+		// idle connections kept, as a camera calls the control plane
+		// rarely.
+		m.HTTP = &http.Client{Transport: &http.Transport{DialContext: m.Link.DialContext, TLSClientConfig: baseTLS,
+			DisableKeepAlives: true, ForceAttemptHTTP2: false}}
+	} else if spec.Dial != nil {
+		m.HTTP = &http.Client{Transport: &http.Transport{DialContext: spec.Dial, TLSClientConfig: baseTLS,
+			DisableKeepAlives: true, ForceAttemptHTTP2: false}}
+	}
+	camTarget := simulator.Target{ControlPlaneURL: target.ControlPlaneURL, HTTP: m.HTTP, Credentials: target.Credentials, Region: target.Region}
+	if d := spec.Devices; d != nil {
+		tr, _ := m.HTTP.Transport.(*http.Transport)
+		camTarget.Credentials = simulator.NewIoTCredentialsProvider(&simulator.DeviceCredentials{
+			EnrollURL: d.EnrollURL, EnrollToken: d.EnrollToken, CredentialsURL: d.CredentialsURL, RoleAlias: d.RoleAlias,
+			ThingName: spec.Stream, Transport: tr, Seed: spec.Seed})
+	}
+	tune := spec.Tuning
+	m.Camera, err = simulator.NewCamera(simulator.CameraConfig{
+		StreamName: spec.Stream, Source: src, RetentionHours: spec.RetentionHours, Recipients: spec.Recipients,
+		RotateKeyAfter: tune.RotateKeyAfter, BufferDuration: tune.BufferDuration, Staleness: tune.Staleness,
+		Rotation: tune.Rotation, FinalAckTimeout: tune.FinalAckTimeout, DrainTimeout: tune.DrainTimeout,
+		Offline: tune.Offline, Seed: spec.Seed, Clock: spec.Clock, OnAck: spec.OnAck, OnSession: spec.OnSession,
+	}, camTarget)
+	if err != nil {
+		if m.Link != nil {
+			m.Link.Close()
+		}
+		return nil, err
+	}
+	return m, nil
 }
 
 // spread assigns n items to the weights' names in proportion, in an order
