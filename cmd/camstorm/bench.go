@@ -19,7 +19,7 @@ func newBenchCommand() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure camstorm's components as ratios against raw baselines from the same run",
 	}
-	cmd.AddCommand(newBenchIngestCommand(), newBenchFleetCommand(), newBenchKMSCommand())
+	cmd.AddCommand(newBenchIngestCommand(), newBenchFleetCommand(), newBenchKMSCommand(), newBenchRunnerCommand())
 	return cmd
 }
 
@@ -282,6 +282,81 @@ server keep of the bare cryptography.`,
 	f := cmd.Flags()
 	f.IntVar(&o.Workers, "workers", 8, "concurrent callers")
 	f.DurationVar(&o.Duration, "duration", 5*time.Second, "measured time of each half")
+	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func newBenchRunnerCommand() *cobra.Command {
+	var (
+		o         bench.RunnerOptions
+		inProcess bool
+		asJSON    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "runner",
+		Short: "Memory of the scenario runner per JS VU and per camera, vs a bare JS runtime, a raw TLS connection and k6's 1-5 MB/VU",
+		Long: `Measure what the scenario runner ('camstorm run') holds, each figure against a
+raw baseline from the same run. Memory is live Go heap after two collections
+plus goroutine stacks, grown from before to after, divided by the count.
+
+  per JS VU   --vus VUs made by the runner's own code path from a k6-style
+              script (k6, k6/http, k6/metrics Trend and Counter, k6/execution,
+              a group and a check around one HTTP request), each after one
+              iteration. Baseline: as many bare sobek runtimes that ran a
+              trivial program. Reference: k6 documents roughly 1-5 MB per VU
+              for simple tests.
+  per camera  --cameras cameras of the runner's camera executors (64 kbit/s,
+              5 fps, 1 s GOP, E2EE on), sampled after --duration of streaming
+              once all started (media they still buffer included). Baseline:
+              as many TLS connections to the same stack, each with a goroutine
+              reading.
+
+The stack runs as a child process ('camstorm stack up'), so its memory is not
+the cameras' (--in-process keeps it in this process). Takes about
+--duration plus 20 s.`,
+		Example: `  camstorm bench runner
+  camstorm bench runner --vus 2000 --cameras 1000 --duration 20s --json`,
+		Args: usageArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.VUs < 1 || o.Cameras < 1 || o.Duration <= 0 {
+				return fmt.Errorf("%w: --vus and --cameras must be at least 1 and --duration positive", errUsage)
+			}
+			o.Progress = func(format string, args ...any) { fmt.Fprintf(os.Stderr, "  "+format+"\n", args...) }
+			if !inProcess {
+				o.Stack = childStack("", "")
+			}
+			fmt.Fprintf(os.Stderr, "bench runner: memory of %d JS VUs and %d cameras\n", o.VUs, o.Cameras)
+			r, err := bench.RunnerMemory(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(r)
+			}
+			where := "stack in a child process"
+			if r.StackInProcess {
+				where = "stack in this process: includes its sessions"
+			}
+			kib := func(b int64) float64 { return float64(b) / 1024 }
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintf(tw, "figure\tvalue\tbaseline\tratio\t\n")
+			fmt.Fprintf(tw, "memory per JS VU, %d VUs (k6-style script, one iteration each)\t%.1f KiB\tbare sobek runtime %.1f KiB\t%.2f\t\n",
+				r.VUs, kib(r.PerVU), kib(r.PerBareRuntime), r.VURatio)
+			fmt.Fprintf(tw, "memory per JS VU vs k6's documented 1-5 MB per VU\t%.1f KiB\tk6 %d-%d KiB\t%.3f\t\n",
+				kib(r.PerVU), bench.K6PerVULow>>10, bench.K6PerVUHigh>>10, r.K6Ratio)
+			fmt.Fprintf(tw, "memory per camera, %d cameras at 64 kbit/s (%s)\t%.1f KiB\traw TLS conn + reader %.1f KiB\t%.2f\t\n",
+				r.Cameras, where, kib(r.PerCamera), kib(r.PerTLSConn), r.CameraRatio)
+			tw.Flush()
+			fmt.Fprintf(cmd.OutOrStdout(), "%d fragments PERSISTED before sampling; GOMAXPROCS %d\n", r.Persisted, runtime.GOMAXPROCS(0))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.VUs, "vus", 1000, "JS VUs (and bare runtimes) for the per-VU figure")
+	f.IntVar(&o.Cameras, "cameras", 500, "cameras (and raw TLS connections) for the per-camera figure")
+	f.DurationVar(&o.Duration, "duration", 10*time.Second, "how long the cameras stream once all have started, before sampling")
+	f.DurationVar(&o.Ramp, "ramp", 5*time.Second, "camera starts spread over this long")
+	f.BoolVar(&inProcess, "in-process", false, "run the stack in this process instead of a child process")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }
