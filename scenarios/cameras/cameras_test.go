@@ -254,6 +254,7 @@ func TestStartAfterCloseAndBadIndexFail(t *testing.T) {
 	<-r.Done()
 	require.Contains(t, r.Result().Failure.Message, "closed")
 	require.Equal(t, 2, f.Started(), "a Start after Close is not counted")
+	require.Equal(t, 0, f.Active())
 }
 
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {

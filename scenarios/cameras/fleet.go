@@ -106,6 +106,7 @@ func (f *Fleet) Start(ctx context.Context, index int64, tags map[string]string) 
 	}
 	switch {
 	case closed:
+		r.filmingOnce.Do(func() {}) // it never counted as active
 		return fail("the camera fleet is closed")
 	case index < 0:
 		return fail(fmt.Sprintf("camera index %d is negative", index))

@@ -152,6 +152,11 @@ func (c *switchConn) Read(b []byte) (int, error) {
 		if !c.isHole() {
 			return n, err
 		}
+		select {
+		case <-c.closed:
+			return 0, net.ErrClosed
+		default:
+		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			return 0, err
