@@ -270,3 +270,32 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 
 // http0 is an HTTP client for configs that are never dialled.
 var http0 = http.Client{}
+
+// TestDropsAreEmittedByReason: a camera whose buffer holds a second of
+// media evicts what it films during a longer outage, and camera_drops
+// counts those fragments under reason overflow.
+func TestDropsAreEmittedByReason(t *testing.T) {
+	t.Parallel()
+	tg := target(t)
+	var col collector
+	cfg := small(tg, "drops", fleet.Weights{{Name: "perfect", Weight: 1}})
+	cfg.Camera.Staleness = 500 * time.Millisecond
+	cfg.Camera.BufferDuration = time.Second
+	f, err := cameras.New(cfg, results.NewRegistry(), col.emit)
+	require.NoError(t, err)
+	defer f.Close()
+	r := f.Start(context.Background(), 0, map[string]string{"scenario": "drops"})
+	waitFor(t, 10*time.Second, "a fragment PERSISTED", func() bool {
+		return len(col.matching(cameras.MetricFragmentsPersisted, nil)) > 0
+	})
+	f.Outage(4 * time.Second)
+	time.Sleep(5 * time.Second)
+	stopAll(t, []*cameras.Running{r})
+	res := r.Result()
+	require.Positive(t, res.Ledger.DroppedFragments, "a 1 s buffer through a 4 s outage: ledger %+v", res.Ledger)
+	require.Equal(t, float64(res.Ledger.DroppedFragments), col.sum(cameras.MetricDrops, map[string]string{"scenario": "drops"}),
+		"camera_drops over the ledger's dropped runs %+v", res.Ledger.Dropped)
+	require.Positive(t, col.sum(cameras.MetricDrops, map[string]string{cameras.TagReason: cameras.DropOverflow}))
+	sum := f.Verify(context.Background(), 1)
+	require.Zero(t, sum.LostFragments, "Verify: %+v", sum)
+}
