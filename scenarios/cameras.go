@@ -26,6 +26,9 @@ type CameraOptions struct {
 	BitrateBps int       `json:"bitrate,omitempty"`
 	FPS        int       `json:"fps,omitempty"`
 	GOP        *Duration `json:"gop,omitempty"`
+	// Resolution is WIDTHxHEIGHT, e.g. "320x240" (default 1280x720); low
+	// bitrates need small frames.
+	Resolution string `json:"resolution,omitempty"`
 	// RotateKeyAfter is the E2EE epoch length (default: the e2ee default).
 	RotateKeyAfter *Duration `json:"rotateKeyAfter,omitempty"`
 	// BufferDuration is the producer's buffer (default: the SDK's).
@@ -50,10 +53,24 @@ func (o CameraOptions) validate() []string {
 	}
 	check("profiles", o.Profiles, netem.ProfileNames())
 	check("mix", o.Mix, []string{fleet.KindClip, fleet.KindSynthetic})
+	if _, _, err := o.size(); err != nil {
+		p = append(p, err.Error())
+	}
 	if o.BitrateBps < 0 || o.FPS < 0 {
 		p = append(p, "bitrate and fps must be 0 (default) or more")
 	}
 	return p
+}
+
+// size reads Resolution; 0x0 means the default.
+func (o CameraOptions) size() (w, h int, err error) {
+	if o.Resolution == "" {
+		return 0, 0, nil
+	}
+	if _, err := fmt.Sscanf(o.Resolution, "%dx%d", &w, &h); err != nil || w <= 0 || h <= 0 {
+		return 0, 0, fmt.Errorf("resolution %q: want WIDTHxHEIGHT, e.g. 320x240", o.Resolution)
+	}
+	return w, h, nil
 }
 
 func weights(m map[string]int) fleet.Weights {

@@ -20,6 +20,7 @@ export const options = {
       bitrate: 64000,
       fps: 5,
       gop: '1s',
+      resolution: '320x240',
     },
   },
   thresholds: {

@@ -713,6 +713,7 @@ func newFleet(t *testRun, cfg Config, scenario string, o CameraOptions) (*camera
 	if o.GOP != nil {
 		fc.Synthetic.GOP = o.GOP.D()
 	}
+	fc.Synthetic.Width, fc.Synthetic.Height, _ = o.size()
 	if o.RotateKeyAfter != nil {
 		fc.Camera.RotateKeyAfter = o.RotateKeyAfter.D()
 	}
