@@ -88,6 +88,9 @@ type TrendState struct {
 	Saturated int64   `json:"saturated"`
 	Positive  string  `json:"positive,omitempty"`
 	Negative  string  `json:"negative,omitempty"`
+	// Exact holds every sample of a small Trend (at most ExactSamples), so
+	// merged short runs keep k6's exact percentiles.
+	Exact []float64 `json:"exact,omitempty"`
 }
 
 // NewFile captures a run's state. reg may be nil (the store's metrics are
@@ -135,7 +138,7 @@ func fileSeries(metric string, tags map[string]string, sink Sink) FileSeries {
 		pos, _ := encodeHistogram(k.pos)
 		neg, _ := encodeHistogram(k.neg)
 		fs.Trend = &TrendState{Samples: k.Samples, Sum: k.Sum, Min: k.Min, Max: k.Max,
-			Zeros: k.Zeros, Saturated: k.Saturated, Positive: pos, Negative: neg}
+			Zeros: k.Zeros, Saturated: k.Saturated, Positive: pos, Negative: neg, Exact: k.Exact()}
 	}
 	return fs
 }
@@ -354,8 +357,16 @@ func (ts *TrendState) sink(build bool) (*TrendSink, error) {
 	case ts.Samples == 0 && (ts.Sum != 0 || ts.Min != 0 || ts.Max != 0):
 		return nil, fmt.Errorf("no samples but sum %v, min %v, max %v", ts.Sum, ts.Min, ts.Max)
 	}
+	if n := int64(len(ts.Exact)); n != 0 && (n != ts.Samples || n > ExactSamples) {
+		return nil, fmt.Errorf("%d exact samples for %d samples (want all of them, at most %d)", n, ts.Samples, ExactSamples)
+	}
+	for _, v := range ts.Exact {
+		if v < ts.Min || v > ts.Max {
+			return nil, fmt.Errorf("exact sample %v outside min %v and max %v", v, ts.Min, ts.Max)
+		}
+	}
 	return &TrendSink{Samples: ts.Samples, Sum: ts.Sum, Min: ts.Min, Max: ts.Max,
-		Zeros: ts.Zeros, Saturated: ts.Saturated, pos: pos, neg: neg}, nil
+		Zeros: ts.Zeros, Saturated: ts.Saturated, pos: pos, neg: neg, exact: slices.Clone(ts.Exact)}, nil
 }
 
 // checkGroup rejects what would break group paths or counts.

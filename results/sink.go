@@ -203,6 +203,10 @@ const (
 // the rounding, and never outside the exact Min and Max — except among
 // saturated samples, which read as ±1e7. Each histogram holds 25,600
 // counters (about 200 KiB), allocated on the first non-zero sample.
+//
+// While a sink holds at most ExactSamples samples it also keeps them, and
+// percentiles are then exactly k6's; past that the samples are dropped and
+// the histograms answer, so memory stays bounded.
 type TrendSink struct {
 	Samples   int64
 	Sum       float64
@@ -210,7 +214,12 @@ type TrendSink struct {
 	Zeros     int64
 	Saturated int64
 	pos, neg  *hdrhistogram.Histogram
+	// exact holds every sample while Samples ≤ ExactSamples (nil after).
+	exact []float64
 }
+
+// ExactSamples is how many samples a Trend keeps for exact percentiles.
+const ExactSamples = 1000
 
 func newTrendHistogram() *hdrhistogram.Histogram {
 	return hdrhistogram.New(1, trendHighest, trendDigits)
@@ -231,6 +240,11 @@ func (t *TrendSink) Add(v float64, _ time.Time) {
 	}
 	t.Samples++
 	t.Sum += v
+	if t.Samples <= ExactSamples {
+		t.exact = append(t.exact, v)
+	} else {
+		t.exact = nil
+	}
 	n := math.Round(math.Abs(v) * trendScale)
 	if n < 1 {
 		t.Zeros++
@@ -261,6 +275,7 @@ func (t *TrendSink) histogram(negative bool) *hdrhistogram.Histogram {
 func (t *TrendSink) Clone() Sink {
 	d := *t
 	d.pos, d.neg = cloneHistogram(t.pos), cloneHistogram(t.neg)
+	d.exact = slices.Clone(t.exact)
 	return &d
 }
 
@@ -287,6 +302,11 @@ func (t *TrendSink) Merge(o Sink) error {
 		t.Min, t.Max = ot.Min, ot.Max
 	} else {
 		t.Min, t.Max = min(t.Min, ot.Min), max(t.Max, ot.Max)
+	}
+	if t.hasExact() && ot.hasExact() && t.Samples+ot.Samples <= ExactSamples {
+		t.exact = append(t.exact, ot.exact...)
+	} else {
+		t.exact = nil
 	}
 	t.Samples += ot.Samples
 	t.Sum += ot.Sum
@@ -323,14 +343,32 @@ type trendBucket struct {
 // trendQuantiles is a sink's distribution in ascending value order, the
 // immutable form an Aggregate's Quantile closes over.
 type trendQuantiles struct {
+	// sorted holds every sample when the sink kept them: exact k6 answers.
+	sorted   []float64
 	buckets  []trendBucket
 	cum      []int64 // samples up to and including bucket i
 	min, max float64
 	n        int64
 }
 
+// hasExact reports whether the sink still holds every sample.
+func (t *TrendSink) hasExact() bool { return int64(len(t.exact)) == t.Samples }
+
+// Exact returns every sample while the sink keeps them (nil otherwise).
+func (t *TrendSink) Exact() []float64 {
+	if !t.hasExact() {
+		return nil
+	}
+	return slices.Clone(t.exact)
+}
+
 func (t *TrendSink) quantiles() *trendQuantiles {
 	tq := &trendQuantiles{min: t.Min, max: t.Max, n: t.Samples}
+	if t.Samples > 0 && t.hasExact() {
+		tq.sorted = slices.Clone(t.exact)
+		slices.Sort(tq.sorted)
+		return tq
+	}
 	if t.neg != nil {
 		bars := t.neg.Distribution()
 		for i := len(bars) - 1; i >= 0; i-- {
@@ -365,6 +403,9 @@ func (tq *trendQuantiles) add(v float64, n int64) {
 
 // rank returns the estimate of the r-th smallest sample (0-based).
 func (tq *trendQuantiles) rank(r int64) float64 {
+	if tq.sorted != nil {
+		return tq.sorted[min(max(r, 0), int64(len(tq.sorted))-1)]
+	}
 	switch {
 	case r <= 0:
 		return tq.min
