@@ -5,16 +5,16 @@ import "github.com/camstorm/camstorm/results"
 // builtinMetrics are k6's built-in metrics, with k6's names, types and
 // units, so existing thresholds and dashboards work.
 type builtinMetrics struct {
-	vus, vusMax, cameras            *results.Metric
-	iterations, iterationDuration   *results.Metric
-	droppedIterations               *results.Metric
-	dataSent, dataReceived          *results.Metric
-	checks, groupDuration           *results.Metric
-	httpReqs, httpReqFailed         *results.Metric
-	httpReqDuration, httpReqBlocked *results.Metric
-	httpReqConnecting, httpReqTLS   *results.Metric
-	httpReqSending, httpReqWaiting  *results.Metric
-	httpReqReceiving                *results.Metric
+	vus, vusMax, cameras, cameraStarts *results.Metric
+	iterations, iterationDuration      *results.Metric
+	droppedIterations                  *results.Metric
+	dataSent, dataReceived             *results.Metric
+	checks, groupDuration              *results.Metric
+	httpReqs, httpReqFailed            *results.Metric
+	httpReqDuration, httpReqBlocked    *results.Metric
+	httpReqConnecting, httpReqTLS      *results.Metric
+	httpReqSending, httpReqWaiting     *results.Metric
+	httpReqReceiving                   *results.Metric
 }
 
 func defineBuiltins(r *results.Registry) builtinMetrics {
@@ -23,6 +23,7 @@ func defineBuiltins(r *results.Registry) builtinMetrics {
 		vus:               d("vus", results.Gauge, results.Default),
 		vusMax:            d("vus_max", results.Gauge, results.Default),
 		cameras:           d("cameras", results.Gauge, results.Default),
+		cameraStarts:      d("camera_starts", results.Counter, results.Default),
 		iterations:        d("iterations", results.Counter, results.Default),
 		iterationDuration: d("iteration_duration", results.Trend, results.Time),
 		droppedIterations: d("dropped_iterations", results.Counter, results.Default),

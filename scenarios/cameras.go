@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camstorm/camstorm/results"
 	"github.com/camstorm/camstorm/scenarios/cameras"
 	"github.com/camstorm/camstorm/scenarios/segment"
 	"github.com/camstorm/camstorm/simulator/fleet"
@@ -217,6 +218,7 @@ func runCameras(s *scenarioRun, c cameraScenario) error {
 				sl.running, sl.cancel = f.Start(ctx, index, s.tags), cancelCam
 				all = append(all, sl.running)
 				s.trace(Event{Kind: EventVUStart, VU: index})
+				s.test.emit(results.Sample{Metric: s.test.builtin.cameraStarts, Time: time.Now(), Value: 1, Tags: s.tags})
 			case int64(i) >= st.Count:
 				stop(sl, c.rampDown())
 			}

@@ -55,6 +55,19 @@ func (c *SharedIterations) split(t *segment.Tuple) (vus, iterations int64) {
 	return t.Scale(c.vus()), t.ScaleBy(c.vus(), c.iterations())
 }
 
+// ids numbers this instance's iterations so that over all instances they
+// are 0..iterations-1 exactly once.
+func (c *SharedIterations) ids(t *segment.Tuple) func(local int64) int64 {
+	if t == nil || t.IsWhole() {
+		return func(local int64) int64 { return local }
+	}
+	d := t.Derived(c.vus())
+	if d == nil {
+		return func(local int64) int64 { return local }
+	}
+	return d.GlobalIndex
+}
+
 func (c *SharedIterations) initialVUs(t *segment.Tuple) int64 { v, _ := c.split(t); return v }
 func (c *SharedIterations) maxVUs(t *segment.Tuple) int64     { return c.initialVUs(t) }
 
@@ -63,12 +76,15 @@ func (c *SharedIterations) run(s *scenarioRun) error {
 	reg, hard, cancel := s.deadlines(s.test.ctx, c.regular())
 	defer cancel()
 	var attempted atomic.Int64
-	err := runVUs(s, vus, func(v *VU) {
+	id := c.ids(s.tuple)
+	err := runVUs(s, vus, func(_ int64, v *VU) {
 		for reg.Err() == nil {
-			if attempted.Add(1) > total {
+			local := attempted.Add(1) - 1
+			if local >= total {
 				return
 			}
-			s.iterate(hard, v)
+			s.iterations.Add(1)
+			s.iterateAs(hard, v, local, id(local))
 		}
 	})
 	if n := min(attempted.Load(), total); n < total {
@@ -116,13 +132,20 @@ func (c *PerVUIterations) run(s *scenarioRun) error {
 	reg, hard, cancel := s.deadlines(s.test.ctx, c.regular())
 	defer cancel()
 	n := c.iterations()
-	return runVUs(s, c.initialVUs(s.tuple), func(v *VU) {
+	// Iteration ids: VU k's i-th iteration is k*n+i, k the VU's global
+	// index in the scenario, so shards number 0..vus*n-1 exactly once.
+	return runVUs(s, c.initialVUs(s.tuple), func(slot int64, v *VU) {
+		k := slot
+		if s.tuple != nil {
+			k = s.tuple.GlobalIndex(slot)
+		}
 		for i := int64(0); i < n; i++ {
 			if reg.Err() != nil {
 				s.dropped(n - i)
 				return
 			}
-			s.iterate(hard, v)
+			local := s.iterations.Add(1) - 1
+			s.iterateAs(hard, v, local, k*n+i)
 		}
 	})
 }
@@ -160,16 +183,17 @@ func (c *ConstantVUs) maxVUs(t *segment.Tuple) int64     { return c.initialVUs(t
 func (c *ConstantVUs) run(s *scenarioRun) error {
 	reg, hard, cancel := s.deadlines(s.test.ctx, c.regular())
 	defer cancel()
-	return runVUs(s, c.initialVUs(s.tuple), func(v *VU) {
+	return runVUs(s, c.initialVUs(s.tuple), func(_ int64, v *VU) {
 		for reg.Err() == nil {
 			s.iterate(hard, v)
 		}
 	})
 }
 
-// runVUs runs loop on n VUs at once, each counted active while it loops,
-// and returns when all have finished.
-func runVUs(s *scenarioRun, n int64, loop func(v *VU)) error {
+// runVUs runs loop on n VUs at once (slot is each one's index 0..n-1 in
+// the scenario), each counted active while it loops, and returns when all
+// have finished.
+func runVUs(s *scenarioRun, n int64, loop func(slot int64, v *VU)) error {
 	vus := make([]*VU, 0, n)
 	for range n {
 		v, err := s.getVU()
@@ -182,7 +206,7 @@ func runVUs(s *scenarioRun, n int64, loop func(v *VU)) error {
 		vus = append(vus, v)
 	}
 	var wg sync.WaitGroup
-	for _, v := range vus {
+	for slot, v := range vus {
 		s.active.Add(1)
 		s.trace(Event{Kind: EventVUStart, VU: v.idInTest})
 		wg.Go(func() {
@@ -191,7 +215,7 @@ func runVUs(s *scenarioRun, n int64, loop func(v *VU)) error {
 				s.active.Add(-1)
 				s.putVU(v)
 			}()
-			loop(v)
+			loop(int64(slot), v)
 		})
 	}
 	wg.Wait()

@@ -707,7 +707,7 @@ func httpClientFor(base *http.Client, insecure bool) *http.Client {
 func newFleet(t *testRun, cfg Config, scenario string, o CameraOptions) (*cameras.Fleet, error) {
 	fc := cameras.Config{
 		Target: cfg.Target.Sim, Mix: weights(o.Mix), Profiles: weights(o.Profiles), Plaintext: o.Plaintext,
-		StreamPrefix: fmt.Sprintf("run-%d-%s", time.Now().Unix(), scenario), Seed: cfg.Seed, Devices: cfg.Target.Devices,
+		StreamPrefix: streamPrefix(cfg, scenario), Seed: cfg.Seed, Devices: cfg.Target.Devices,
 		Synthetic: media.SyntheticConfig{BitrateBps: o.BitrateBps, FPS: o.FPS},
 	}
 	if o.GOP != nil {
@@ -725,6 +725,16 @@ func newFleet(t *testRun, cfg Config, scenario string, o CameraOptions) (*camera
 		return nil, fmt.Errorf("%w: scenario %q: %w", ErrInvalidConfig, scenario, err)
 	}
 	return f, nil
+}
+
+// streamPrefix names a camera scenario's streams. Shards share it when
+// they share --start-at, so camera i has one name across all of them.
+func streamPrefix(cfg Config, scenario string) string {
+	at := cfg.StartAt
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return fmt.Sprintf("run-%s-%s", at.UTC().Format("20060102T150405"), scenario)
 }
 
 func segmentText(t *segment.Tuple) string {

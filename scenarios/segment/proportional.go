@@ -8,20 +8,32 @@ import "math/big"
 // shares, instances without any base item dropped. So an instance gets
 // iterations only if it has VUs, and the shares still sum to n.
 func (t *Tuple) ScaleBy(base, n int64) int64 {
+	d := t.Derived(base)
+	if d == nil {
+		return 0
+	}
+	return d.Scale(n)
+}
+
+// Derived is the tuple ScaleBy splits with: this instance's segment of the
+// sequence made of the shares of base items (nil if it has none). Its
+// GlobalIndex numbers the instance's items so that, over all instances,
+// they are 0..n-1 exactly once.
+func (t *Tuple) Derived(base int64) *Tuple {
 	if t.IsWhole() || base <= 0 {
-		return t.Scale(n)
+		return t
 	}
 	count := t.seq.Len()
 	shares := make([]int64, count)
 	for i := range count {
 		other, err := NewTuple(t.seq.Segment(i), t.seq)
 		if err != nil {
-			return t.Scale(n)
+			return t
 		}
 		shares[i] = other.Scale(base)
 	}
 	if shares[t.index] == 0 {
-		return 0
+		return nil
 	}
 	points := []*big.Rat{new(big.Rat)}
 	mine := -1
@@ -38,11 +50,11 @@ func (t *Tuple) ScaleBy(base, n int64) int64 {
 	}
 	seq, err := NewSequence(points...)
 	if err != nil {
-		return t.Scale(n)
+		return t
 	}
 	derived, err := NewTuple(seq.Segment(mine), seq)
 	if err != nil {
-		return t.Scale(n)
+		return t
 	}
-	return derived.Scale(n)
+	return derived
 }
