@@ -1,4 +1,5 @@
-// Package results holds what runs produce and how it is judged: for now
-// k6's threshold grammar (expressions and sub-metric selectors) with the
-// per-metric-type rules, exactly as k6 parses them.
+// Package results holds what runs produce and how it is judged: metrics
+// and samples, per-series aggregation with HDR histograms, k6's threshold
+// grammar and evaluation, checks, k6's NDJSON and CSV outputs and
+// summaries, and the mergeable results file shards write.
 package results

@@ -394,8 +394,15 @@ func runProgress(w io.Writer) func(scenarios.Progress) {
 	tty := isTerminal(w)
 	var last time.Duration
 	return func(p scenarios.Progress) {
-		line := fmt.Sprintf("running %s: %d/%d VUs, %d cameras, %d iterations (%d interrupted), %d scenarios running",
-			p.Elapsed.Round(time.Second), p.VUs, p.VUsMax, p.Cameras, p.Iterations, p.Interrupted, p.Scenarios)
+		parts := []string{}
+		if p.VUsMax > 0 {
+			parts = append(parts, fmt.Sprintf("%d/%d VUs, %d iterations (%d interrupted)", p.VUs, p.VUsMax, p.Iterations, p.Interrupted))
+		}
+		if p.Cameras > 0 {
+			parts = append(parts, fmt.Sprintf("%d cameras streaming", p.Cameras))
+		}
+		parts = append(parts, fmt.Sprintf("%d scenarios running", p.Scenarios))
+		line := fmt.Sprintf("running %s: %s", p.Elapsed.Round(time.Second), strings.Join(parts, ", "))
 		if tty {
 			fmt.Fprintf(w, "\r\033[K%s", line)
 			return
