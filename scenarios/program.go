@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -72,12 +73,12 @@ func CompileSource(path string, src []byte) (*Program, error) {
 		paths: map[sobek.ModuleRecord]string{}, files: map[string][]byte{}}
 	m, err := sobek.ParseModule(path, string(src), p.resolve)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrScript, err)
+		return nil, fmt.Errorf("%w: %s", ErrScript, syntaxError(err))
 	}
 	p.paths[m] = abs
 	p.modules[abs] = m
 	if err := m.Link(); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrScript, path, err)
+		return nil, fmt.Errorf("%w: %s", ErrScript, syntaxError(err))
 	}
 	p.main = m
 	return p, nil
@@ -142,6 +143,14 @@ func (p *Program) resolve(referrer any, specifier string) (sobek.ModuleRecord, e
 	p.modules[path] = m
 	p.paths[m] = path
 	return m, nil
+}
+
+// parserPosition matches the parser's "file: Line L:C message".
+var parserPosition = regexp.MustCompile(`(\S+): Line (\d+):(\d+) `)
+
+// syntaxError words a parse or link error as file:line:column: message.
+func syntaxError(err error) string {
+	return parserPosition.ReplaceAllString(err.Error(), "$1:$2:$3: ")
 }
 
 // relative names a file by its path from the script's directory, as
@@ -215,7 +224,11 @@ func describeJSError(v sobek.Value) string {
 	if v == nil {
 		return "undefined"
 	}
-	if obj, ok := v.(*sobek.Object); ok {
+	var ex *sobek.Exception
+	if e, ok := v.Export().(error); ok && errors.As(e, &ex) {
+		return strings.TrimSpace(ex.String())
+	}
+	if obj, ok := v.(*sobek.Object); ok && obj.ClassName() == "Error" {
 		if stack := obj.Get("stack"); stack != nil && !sobek.IsUndefined(stack) {
 			return stack.String()
 		}
