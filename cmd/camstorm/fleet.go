@@ -244,6 +244,19 @@ func fleetTarget(ctx context.Context, targetURL, caFile, dataDir string, inConta
 		return simulator.Target{ControlPlaneURL: strings.TrimRight(targetURL, "/"), HTTP: hc, Credentials: awsCfg.Credentials, Region: region},
 			nil, targetURL, hc.CloseIdleConnections, nil
 	}
+	st, hc, where, release, err := startLocalStack(ctx, inContainers, dataDir)
+	if err != nil {
+		return simulator.Target{}, nil, "", nil, err
+	}
+	consumer := st.AssumeRole(st.ConsumerRoleARN, "camstorm-fleet-consumer")
+	return simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc, Credentials: consumer, Region: st.Region},
+		devicesOf(st), where, release, nil
+}
+
+// startLocalStack starts the reference stack in this process (dataDir ""
+// for a temporary one) or as containers, and returns it with an HTTP
+// client that trusts it, a phrase naming it and a release that stops it.
+func startLocalStack(ctx context.Context, inContainers bool, dataDir string) (*stack.Stack, *http.Client, string, func(), error) {
 	var st *stack.Stack
 	var err error
 	where := "the embedded stack"
@@ -254,7 +267,7 @@ func fleetTarget(ctx context.Context, targetURL, caFile, dataDir string, inConta
 		st, err = stack.StartEmbedded(ctx, stack.Options{DataDir: dataDir})
 	}
 	if err != nil {
-		return simulator.Target{}, nil, "", nil, err
+		return nil, nil, "", nil, err
 	}
 	hc := st.HTTPClient()
 	release := func() {
@@ -263,11 +276,13 @@ func fleetTarget(ctx context.Context, targetURL, caFile, dataDir string, inConta
 		defer cancel()
 		_ = st.Close(cctx)
 	}
-	consumer := st.AssumeRole(st.ConsumerRoleARN, "camstorm-fleet-consumer")
-	devices := &fleet.Devices{EnrollURL: st.EnrollURL, EnrollToken: st.EnrollmentToken,
+	return st, hc, where + " (" + st.ControlPlaneURL + ")", release, nil
+}
+
+// devicesOf is where the stack's cameras enrol as devices.
+func devicesOf(st *stack.Stack) *fleet.Devices {
+	return &fleet.Devices{EnrollURL: st.EnrollURL, EnrollToken: st.EnrollmentToken,
 		CredentialsURL: st.IoTCredentialsURL, RoleAlias: st.CameraRoleAlias}
-	return simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc, Credentials: consumer, Region: st.Region},
-		devices, where + " (" + st.ControlPlaneURL + ")", release, nil
 }
 
 func printFleetSummary(w io.Writer, r *fleet.Report, where string) {

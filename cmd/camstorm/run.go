@@ -19,8 +19,6 @@ import (
 	"github.com/camstorm/camstorm/scenarios"
 	"github.com/camstorm/camstorm/scenarios/segment"
 	"github.com/camstorm/camstorm/simulator"
-	"github.com/camstorm/camstorm/simulator/fleet"
-	"github.com/camstorm/camstorm/stack"
 )
 
 // runFlags are camstorm run's flags.
@@ -441,27 +439,10 @@ func runTarget(ctx context.Context, f *runFlags) (scenarios.Target, string, func
 		sim := simulator.Target{ControlPlaneURL: strings.TrimRight(f.targetURL, "/"), HTTP: hc, Credentials: awsCfg.Credentials, Region: region}
 		return scenarios.Target{Sim: sim, KMSURL: f.kmsURL}, f.targetURL, hc.CloseIdleConnections, nil
 	}
-	var st *stack.Stack
-	var err error
-	where := "the embedded stack"
-	if f.stackMode == "containers" {
-		st, err = startContainers(ctx, stderrLogger(false), stack.Options{})
-		where = "the containers stack"
-	} else {
-		st, err = stack.StartEmbedded(ctx, stack.Options{})
-	}
+	st, hc, where, release, err := startLocalStack(ctx, f.stackMode == "containers", "")
 	if err != nil {
 		return scenarios.Target{}, "", nil, err
 	}
-	hc := st.HTTPClient()
-	release := func() {
-		hc.CloseIdleConnections()
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = st.Close(cctx)
-	}
 	sim := simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc, Credentials: st.AdminCredentials(), Region: st.Region}
-	devices := &fleet.Devices{EnrollURL: st.EnrollURL, EnrollToken: st.EnrollmentToken,
-		CredentialsURL: st.IoTCredentialsURL, RoleAlias: st.CameraRoleAlias}
-	return scenarios.Target{Sim: sim, KMSURL: st.KMSURL, Devices: devices}, where + " (" + st.ControlPlaneURL + ")", release, nil
+	return scenarios.Target{Sim: sim, KMSURL: st.KMSURL, Devices: devicesOf(st)}, where, release, nil
 }
