@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -112,7 +113,7 @@ func ParseScenario(name string, raw json.RawMessage) (ExecutorConfig, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(cfg); err != nil {
-		return nil, fmt.Errorf("%w: %s (%s): %s", ErrInvalidConfig, where, head.Executor, fieldProblem(err))
+		return nil, fmt.Errorf("%w: %s (%s): %s", ErrInvalidConfig, where, head.Executor, fieldProblem(err, cfg))
 	}
 	b := cfg.Base()
 	b.Name = name
@@ -134,17 +135,33 @@ func ParseScenario(name string, raw json.RawMessage) (ExecutorConfig, error) {
 	return cfg, nil
 }
 
-// fieldProblem words a strict-decoding error.
-func fieldProblem(err error) string {
+// fieldProblem words a strict-decoding error; an unknown field is named
+// with the fields the executor has.
+func fieldProblem(err error, cfg ExecutorConfig) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		return fmt.Sprintf("field %q: got a JSON %s, want %s", te.Field, te.Value, goTypeWords(te.Type.String()))
 	}
 	msg := err.Error()
 	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return "unknown field " + f + " (fields are case-sensitive, e.g. gracefulStop, preAllocatedVUs)"
+		return "unknown field " + f + " (fields are case-sensitive; this executor has " + strings.Join(jsonFields(reflect.TypeOf(cfg).Elem()), ", ") + ")"
 	}
 	return msg
+}
+
+// jsonFields lists a struct's JSON field names, embedded structs' included.
+func jsonFields(t reflect.Type) []string {
+	var out []string
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case f.Anonymous && f.Type.Kind() == reflect.Struct:
+			out = append(out, jsonFields(f.Type)...)
+		case name != "" && name != "-":
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // Plan is a run's consolidated execution: its scenarios, by name.
