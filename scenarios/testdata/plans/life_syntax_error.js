@@ -1,0 +1,5 @@
+// A syntax error on line 4.
+export default function () {
+  const a = 1;
+  const b = ;
+}
