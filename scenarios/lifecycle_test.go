@@ -183,3 +183,10 @@ func TestTrendMedianIsExact(t *testing.T) {
 		}
 	}
 }
+
+func TestTeardownTimeout(t *testing.T) {
+	pr := runPlan(t, "life_teardown_timeout.js", nil)
+	if pr.err == nil || ExitCodeOf(pr.err) != ExitTeardownTimeout {
+		t.Errorf("Run(life_teardown_timeout.js) = %v (exit %d), want teardown timeout (101)", pr.err, ExitCodeOf(pr.err))
+	}
+}

@@ -733,3 +733,57 @@ func TestPlanLayersReplaceScenarios(t *testing.T) {
 		t.Errorf("completed per VU = %v, want 7 each for 2 VUs\n%s", per, pr.summary())
 	}
 }
+
+func TestPlanExactInstants(t *testing.T) {
+	t.Run("ramping-vus 0→3 over 10s ceils to the ns", func(t *testing.T) {
+		pr := mustRun(t, "rv_thirds.js", nil)
+		got := times(pr.of(EventVUStart, "thirds"))
+		want := []time.Duration{3333333334, 6666666667, 10 * time.Second}
+		if !slices.Equal(got, want) {
+			t.Errorf("vu_start = %v, want exactly %v\n%s", got, want, pr.summary())
+		}
+	})
+	t.Run("ramping-arrival-rate ramp then flat", func(t *testing.T) {
+		pr := mustRun(t, "rar_ramp_flat.js", nil)
+		got := times(pr.of(EventIterationStart, "rf"))
+		// Ramp: area 4 → 1s, √2 s, √3 s, 2s; flat 4/s: 2.25 … 4s. Float
+		// truncation puts the 12th at 3.999999999s, inside the deadline, as
+		// k6's own arithmetic does (§3: flat rates come out 1 ns early).
+		want := secs(1, math.Sqrt2, math.Sqrt(3), 2, 2.25, 2.5, 2.75, 3, 3.25, 3.5, 3.75, 4)
+		if !near(got, want) {
+			t.Errorf("starts = %v, want %v\n%s", got, want, pr.summary())
+		}
+	})
+	t.Run("minIterationDuration", func(t *testing.T) {
+		pr := mustRun(t, "min_iter.js", nil)
+		if got := times(pr.of(EventIterationStart, "default")); !near(got, secs(0, 1, 2)) {
+			t.Errorf("starts = %v, want [0s 1s 2s]\n%s", got, pr.summary())
+		}
+	})
+}
+
+func TestPlanIDsAndGauges(t *testing.T) {
+	pr := mustRun(t, "si.js", nil)
+	var ids []int64
+	for _, e := range pr.of(EventIterationStart, "shared") {
+		ids = append(ids, e.Iter)
+	}
+	slices.Sort(ids)
+	if want := []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}; !slices.Equal(ids, want) {
+		t.Errorf("global iteration ids = %v, want %v (one shared counter)", ids, want)
+	}
+	cv := mustRun(t, "cv.js", nil)
+	for _, c := range []struct {
+		metric string
+		want   float64
+	}{{"vus", 2}, {"vus_max", 2}} {
+		a, ok := aggregate(t, cv.res, c.metric, nil)
+		if !ok || a.Max != c.want {
+			t.Errorf("cv.js %s max = %v (ok %v), want %v", c.metric, a.Max, ok, c.want)
+		}
+	}
+	cut := mustRun(t, "si_cut.js", nil)
+	if a, ok := aggregate(t, cut.res, "dropped_iterations", map[string]string{"scenario": "cut"}); !ok || a.Sum != 96 {
+		t.Errorf("dropped_iterations{scenario:cut} = %v (ok %v), want 96", a.Sum, ok)
+	}
+}
