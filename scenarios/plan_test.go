@@ -787,3 +787,45 @@ func TestPlanIDsAndGauges(t *testing.T) {
 		t.Errorf("dropped_iterations{scenario:cut} = %v (ok %v), want 96", a.Sum, ok)
 	}
 }
+
+func TestPlanRampDownGrace(t *testing.T) {
+	t.Run("gracefulRampDown 2s", func(t *testing.T) {
+		pr := mustRun(t, "rv_rampdown2.js", nil)
+		var at []time.Duration
+		for _, e := range pr.of(EventIterationEnd, "rd") {
+			if e.Completed {
+				t.Errorf("a 10s iteration completed at %v\n%s", e.At, pr.summary())
+			}
+			at = append(at, e.At)
+		}
+		slices.Sort(at)
+		// min(drop + gracefulRampDown, end + gracefulStop): 2+2 and 3+2.
+		if want := secs(4, 5); !near(at, want) {
+			t.Errorf("interrupted at %v, want %v\n%s", at, want, pr.summary())
+		}
+	})
+	t.Run("rising again while finishing reuses the VU", func(t *testing.T) {
+		pr := mustRun(t, "rv_reuse.js", nil)
+		if got := times(pr.of(EventVUStart, "reuse")); !near(got, repeat(0, 2)) {
+			t.Errorf("vu_start = %v, want both at 0 only (the stopping VU is taken back)\n%s", got, pr.summary())
+		}
+		if got := times(pr.of(EventVUStop, "reuse")); len(got) != 2 || got[0] < secs(3.2)[0] {
+			t.Errorf("vu_stop = %v, want two, after the 3.2s end\n%s", got, pr.summary())
+		}
+	})
+}
+
+func TestPlanArrivalVUs(t *testing.T) {
+	pr := mustRun(t, "car_grow.js", nil)
+	if starts, stops := len(pr.of(EventVUStart, "rate")), len(pr.of(EventVUStop, "rate")); starts != stops {
+		t.Errorf("%d vu_start and %d vu_stop, want as many\n%s", starts, stops, pr.summary())
+	}
+	// The vus gauge of an arrival-rate scenario counts VUs inside an
+	// iteration: 0.25s iterations every 0.1s are 2 or 3 at a time.
+	if a, ok := aggregate(t, pr.res, "vus", nil); !ok || a.Max > 3 || a.Min < 2 {
+		t.Errorf("vus min %v max %v (ok %v), want within [2, 3]", a.Min, a.Max, ok)
+	}
+	if a, ok := aggregate(t, pr.res, "vus_max", nil); !ok || a.Max != 3 {
+		t.Errorf("vus_max max %v (ok %v), want 3", a.Max, ok)
+	}
+}
