@@ -829,3 +829,54 @@ func TestPlanArrivalVUs(t *testing.T) {
 		t.Errorf("vus_max max %v (ok %v), want 3", a.Max, ok)
 	}
 }
+
+func TestPlanSegmentsMore(t *testing.T) {
+	t.Run("ramping-arrival-rate halves add up", func(t *testing.T) {
+		whole := times(mustRun(t, "rar_ramp.js", nil).of(EventIterationStart, "ramp"))
+		var union []time.Duration
+		for i := range 2 {
+			s := fmt.Sprintf("%d/2", i)
+			pr := mustRun(t, "rar_ramp.js", shard(t, s))
+			for _, e := range pr.of(EventIterationStart, "ramp") {
+				if e.Iter%2 != int64(i) {
+					t.Errorf("shard %s ran global iteration %d at %v, owned by the other half", s, e.Iter, e.At)
+				}
+				union = append(union, e.At)
+			}
+		}
+		slices.Sort(union)
+		if !near(union, whole) {
+			t.Errorf("union of halves = %v, want the unsegmented %v", union, whole)
+		}
+	})
+	t.Run("VU ids are global", func(t *testing.T) {
+		for i := range 2 {
+			s := fmt.Sprintf("%d/2", i)
+			pr := mustRun(t, "rv_ramp.js", shard(t, s))
+			for _, e := range pr.of(EventVUStart, "ramp") {
+				if (e.VU-1)%2 != int64(i) {
+					t.Errorf("shard %s started VU %d, want ids %d, %d, … (global numbering)", s, e.VU, i+1, i+3)
+				}
+			}
+		}
+	})
+	for _, c := range []struct {
+		script, scenario string
+		want             map[int64]int // completed per VU id, per shard of 2
+	}{
+		{"pvi.js", "each", map[int64]int{1: 3}},
+		{"cv.js", "steady", map[int64]int{1: 5}},
+	} {
+		t.Run(c.script+" halves", func(t *testing.T) {
+			for i := range 2 {
+				s := fmt.Sprintf("%d/2", i)
+				pr := mustRun(t, c.script, shard(t, s))
+				per := pr.perVU(c.scenario)
+				want := map[int64]int{int64(i + 1): c.want[1]}
+				if fmt.Sprint(per) != fmt.Sprint(want) {
+					t.Errorf("shard %s: completed per VU = %v, want %v\n%s", s, per, want, pr.summary())
+				}
+			}
+		})
+	}
+}
