@@ -69,7 +69,7 @@ func skipIfRaceBug(t *testing.T) {
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
 			if s.Key == "-race" && s.Value == "true" {
-				t.Skip("BUG: runner.go:480 appends t.scenarios after the ticker started at runner.go:416 reads it unsynchronised (activeVUs, runner.go:254, from :636)")
+				t.Skip("BUG: Run appends t.scenarios (runner.go:481) after startTicker (runner.go:417) whose goroutine reads it unsynchronised (activeVUs, runner.go:255)")
 			}
 		}
 	}
