@@ -19,6 +19,7 @@ import (
 
 	"github.com/camstorm/camstorm/internal/e2ee"
 	"github.com/camstorm/camstorm/internal/kvsapi"
+	"github.com/camstorm/camstorm/internal/wait"
 	"github.com/camstorm/camstorm/simulator"
 	"github.com/camstorm/camstorm/simulator/fleet"
 	"github.com/camstorm/camstorm/simulator/media"
@@ -142,7 +143,7 @@ func CameraMemory(ctx context.Context, o MemoryOptions) (MemoryResult, error) {
 	until := time.Now().Add(24 * time.Hour) // cancelled after sampling
 	for i, c := range cams {
 		wg.Go(func() {
-			if !sleepCtx(runCtx, o.Ramp*time.Duration(i)/time.Duration(len(cams))) {
+			if !wait.For(runCtx, o.Ramp*time.Duration(i)/time.Duration(len(cams))) {
 				return
 			}
 			if r := c.Run(runCtx, until); r.Failure != nil && r.Failure.Kind != simulator.KindCanceled && runCtx.Err() == nil {
@@ -151,7 +152,7 @@ func CameraMemory(ctx context.Context, o MemoryOptions) (MemoryResult, error) {
 		})
 	}
 	progress("%d cameras starting over %s, then %s to settle", o.Cameras, o.Ramp, o.Settle)
-	if !sleepCtx(ctx, o.Ramp+o.Settle) {
+	if !wait.For(ctx, o.Ramp+o.Settle) {
 		return res, ctx.Err()
 	}
 	var perCam, buffered, rss []int64
@@ -173,7 +174,7 @@ func CameraMemory(ctx context.Context, o MemoryOptions) (MemoryResult, error) {
 				return res, err
 			}
 		}
-		if !sleepCtx(ctx, time.Second) {
+		if !wait.For(ctx, time.Second) {
 			return res, ctx.Err()
 		}
 	}
@@ -215,17 +216,6 @@ func median(v []int64) int64 {
 	s := slices.Clone(v)
 	slices.Sort(s)
 	return s[len(s)/2]
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // GoodputOptions configure FleetGoodput.
@@ -379,7 +369,7 @@ func rawTLS(ctx context.Context, n int, warmup, d time.Duration, profile string)
 			}
 		})
 	}
-	sleepCtx(ctx, warmup)
+	wait.For(ctx, warmup)
 	stopProfile, err := startProfile(profile)
 	if err != nil {
 		cancel()
@@ -387,7 +377,7 @@ func rawTLS(ctx context.Context, n int, warmup, d time.Duration, profile string)
 	}
 	counting.Store(true)
 	start := time.Now()
-	sleepCtx(ctx, d)
+	wait.For(ctx, d)
 	counting.Store(false)
 	elapsed := time.Since(start)
 	stopProfile()
@@ -480,14 +470,14 @@ func fleetPersisted(ctx context.Context, o GoodputOptions) (Throughput, []int, e
 		}
 		wg.Go(func() { cam.Run(runCtx, time.Now().Add(24*time.Hour)) })
 	}
-	sleepCtx(ctx, o.Warmup)
+	wait.For(ctx, o.Warmup)
 	stopProfile, err := startProfile(profileAt(o.ProfileDir, "goodput-fleet.pprof"))
 	if err != nil {
 		return Throughput{}, nil, err
 	}
 	counting.Store(true)
 	start := time.Now()
-	sleepCtx(ctx, o.Duration)
+	wait.For(ctx, o.Duration)
 	counting.Store(false)
 	elapsed := time.Since(start)
 	stopProfile()

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/camstorm/camstorm/internal/wait"
 	"github.com/camstorm/camstorm/results"
 	"github.com/camstorm/camstorm/scenarios"
 	"github.com/camstorm/camstorm/scenarios/cameras"
@@ -364,13 +365,13 @@ func streamingCameraMemory(ctx context.Context, target simulator.Target, o Runne
 	}
 	start := time.Now()
 	for i := range o.Cameras {
-		if !sleepCtx(ctx, time.Until(start.Add(o.Ramp*time.Duration(i)/time.Duration(o.Cameras)))) {
+		if !wait.For(ctx, time.Until(start.Add(o.Ramp*time.Duration(i)/time.Duration(o.Cameras)))) {
 			stopAll()
 			return 0, 0, ctx.Err()
 		}
 		running = append(running, f.Start(runCtx, int64(i), tags))
 	}
-	if !sleepCtx(ctx, o.Duration) {
+	if !wait.For(ctx, o.Duration) {
 		stopAll()
 		return 0, 0, ctx.Err()
 	}
@@ -379,7 +380,7 @@ func streamingCameraMemory(ctx context.Context, target simulator.Target, o Runne
 		after := liveBytes()
 		samples = append(samples, (after-before)/int64(o.Cameras))
 		progress("sample %d: %.1f KiB/camera, %d fragments PERSISTED, %d cameras filming", s+1, float64(samples[s])/1024, persisted.Load(), f.Active())
-		if s < 2 && !sleepCtx(ctx, time.Second) {
+		if s < 2 && !wait.For(ctx, time.Second) {
 			stopAll()
 			return 0, 0, ctx.Err()
 		}

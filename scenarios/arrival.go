@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/camstorm/camstorm/internal/wait"
 	"github.com/camstorm/camstorm/scenarios/segment"
 )
 
@@ -198,7 +199,7 @@ func runArrivals(s *scenarioRun, regular time.Duration, pre, maxVUs int64, start
 			global = s.tuple.GlobalIndex(local)
 		}
 		at, ok := startOf(global)
-		if !ok || !sleepUntil(reg, s.start.Add(at)) {
+		if !ok || !wait.Until(reg, s.start.Add(at)) {
 			break
 		}
 		select {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camstorm/camstorm/internal/wait"
 	"github.com/camstorm/camstorm/results"
 	"github.com/camstorm/camstorm/scenarios/cameras"
 	"github.com/camstorm/camstorm/scenarios/segment"
@@ -196,7 +197,7 @@ func runCameras(s *scenarioRun, c cameraScenario) error {
 		sl.running = nil
 	}
 	for _, st := range steps {
-		if !sleepUntil(hard, s.start.Add(st.At)) {
+		if !wait.Until(hard, s.start.Add(st.At)) {
 			break
 		}
 		mu.Lock()

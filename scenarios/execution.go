@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/camstorm/camstorm/internal/wait"
 	"github.com/camstorm/camstorm/results"
 	"github.com/camstorm/camstorm/scenarios/segment"
 )
@@ -124,7 +125,7 @@ func (s *scenarioRun) iterateAs(ctx context.Context, v *VU, local, global int64)
 	completed := v.runIteration(ctx, s, local, global)
 	if min := s.test.minIterationDuration; completed && min > 0 {
 		if rest := min - time.Since(began); rest > 0 {
-			completed = sleepCtx(ctx, rest)
+			completed = wait.For(ctx, rest)
 		}
 	}
 	end := time.Now()
@@ -153,24 +154,6 @@ func (s *scenarioRun) dropped(n int64) {
 
 // msOf is a duration in k6's unit for time metrics.
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// sleepCtx waits d or until ctx ends; it reports whether the full wait passed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// sleepUntil waits until t or until ctx ends.
-func sleepUntil(ctx context.Context, t time.Time) bool { return sleepCtx(ctx, time.Until(t)) }
 
 // vuPool holds the test's initialised VUs; scenarios borrow them.
 type vuPool struct {

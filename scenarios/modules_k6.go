@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/camstorm/camstorm/internal/wait"
 	"github.com/camstorm/camstorm/results"
 	"github.com/grafana/sobek"
 )
@@ -18,7 +19,7 @@ func (v *VU) k6Module() *sobek.Object {
 	_ = m.Set("group", v.groupFn)
 	_ = m.Set("sleep", func(seconds float64) {
 		if seconds > 0 {
-			sleepCtx(v.ctx, time.Duration(seconds*float64(time.Second)))
+			wait.For(v.ctx, time.Duration(seconds*float64(time.Second)))
 		}
 	})
 	_ = m.Set("fail", func(msg string) {

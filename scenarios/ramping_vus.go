@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camstorm/camstorm/internal/wait"
 	"github.com/camstorm/camstorm/scenarios/segment"
 )
 
@@ -49,7 +50,7 @@ func (c *RampingVUs) run(s *scenarioRun) error {
 		failed  error
 	)
 	for _, st := range steps {
-		if !sleepUntil(hard, s.start.Add(st.At)) {
+		if !wait.Until(hard, s.start.Add(st.At)) {
 			break
 		}
 		mu.Lock()

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/camstorm/camstorm/internal/wait"
 	"github.com/camstorm/camstorm/results"
 	"github.com/camstorm/camstorm/scenarios/cameras"
 	"github.com/camstorm/camstorm/scenarios/segment"
@@ -469,7 +470,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if !cfg.StartAt.IsZero() {
 		t.logf("info", "waiting for the synchronised start at %s", cfg.StartAt.UTC().Format(time.RFC3339Nano))
-		sleepUntil(runCtx, cfg.StartAt)
+		wait.Until(runCtx, cfg.StartAt)
 	}
 
 	// The scenarios, together, each after its startTime.
@@ -482,7 +483,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	execStart := time.Now()
 	for _, s := range t.scenarios {
 		wg.Go(func() {
-			if !sleepUntil(runCtx, execStart.Add(s.base.StartTime.D())) {
+			if !wait.Until(runCtx, execStart.Add(s.base.StartTime.D())) {
 				return
 			}
 			s.start = time.Now()

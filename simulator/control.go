@@ -9,6 +9,7 @@ import (
 	"github.com/camstorm/camstorm/internal/kvsapi"
 	"github.com/camstorm/camstorm/internal/kvsclient"
 	"github.com/camstorm/camstorm/internal/mkv"
+	"github.com/camstorm/camstorm/internal/wait"
 )
 
 // endpointCache is what the SDK caches from the control plane
@@ -51,7 +52,7 @@ func (u *uploader) prepare(ctx context.Context) error {
 			if attempt >= stateRetries {
 				return fmt.Errorf("%w: %s: %w", errStreamReset, phase, err)
 			}
-			if !sleep(ctx, u.backoff.next()) {
+			if !wait.For(ctx, u.backoff.next()) {
 				return context.Canceled
 			}
 		}

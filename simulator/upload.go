@@ -10,6 +10,7 @@ import (
 
 	"github.com/camstorm/camstorm/internal/kvsapi"
 	"github.com/camstorm/camstorm/internal/kvsclient"
+	"github.com/camstorm/camstorm/internal/wait"
 )
 
 // uploader is the producer's sending side: one PutMedia session at a time
@@ -72,7 +73,7 @@ func (r *run) upload(ctx context.Context) {
 			return
 		}
 		if !first {
-			if !sleep(uctx, u.backoff.next()) {
+			if !wait.For(uctx, u.backoff.next()) {
 				return
 			}
 		}
@@ -240,21 +241,6 @@ func (r *run) resetStream() {
 	r.res.Counters.StreamResets++
 	for len(r.frags) > 0 && r.frags[0] != r.open {
 		r.discardHead(DropStreamReset)
-	}
-}
-
-// sleep waits d, or until ctx ends; it reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

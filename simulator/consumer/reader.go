@@ -15,6 +15,7 @@ import (
 	"github.com/camstorm/camstorm/internal/kvsapi"
 	"github.com/camstorm/camstorm/internal/kvsclient"
 	"github.com/camstorm/camstorm/internal/mkv"
+	"github.com/camstorm/camstorm/internal/wait"
 	"github.com/camstorm/camstorm/simulator"
 )
 
@@ -110,15 +111,12 @@ func (p RetryPolicy) delay(n int, rng *rand.Rand) time.Duration {
 	return d/2 + time.Duration(rng.Int64N(int64(d/2)+1))
 }
 
+// sleep is RetryPolicy's default Sleep: wait.For, failing with ctx's error.
 func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
+	if !wait.For(ctx, d) {
 		return ctx.Err()
 	}
+	return nil
 }
 
 // Reader reads one stream's fragments back: live with GetMedia (Tail) or

@@ -15,6 +15,7 @@ import (
 
 	"github.com/camstorm/camstorm/internal/e2ee"
 	"github.com/camstorm/camstorm/internal/kvsapi"
+	"github.com/camstorm/camstorm/internal/wait"
 	"github.com/camstorm/camstorm/simulator"
 	"github.com/camstorm/camstorm/simulator/consumer"
 )
@@ -305,7 +306,10 @@ func TestTailFromNowLosesNothingWhileReconnecting(t *testing.T) {
 				during = cam.put(duringFrags)
 				holders[0]()
 			}
-			return sleepCtx(ctx, 20*time.Millisecond) // until the service notices the reader left
+			if !wait.For(ctx, 20*time.Millisecond) { // until the service notices the reader left
+				return ctx.Err()
+			}
+			return nil
 		}}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -328,13 +332,4 @@ func TestTailFromNowLosesNothingWhileReconnecting(t *testing.T) {
 		require.Contains(t, earlier, n)
 	}
 	require.Len(t, slices.Compact(slices.Sorted(slices.Values(got))), len(got), "no fragment twice")
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	select {
-	case <-time.After(d):
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/camstorm/camstorm/fixtures"
 	"github.com/camstorm/camstorm/internal/e2ee"
 	"github.com/camstorm/camstorm/internal/kvsapi"
+	"github.com/camstorm/camstorm/internal/wait"
 	"github.com/camstorm/camstorm/simulator"
 	"github.com/camstorm/camstorm/simulator/consumer"
 	"github.com/camstorm/camstorm/simulator/media"
@@ -121,7 +122,7 @@ func Run(ctx context.Context, cfg Config, target simulator.Target, progress func
 	var wg sync.WaitGroup
 	for i, m := range members {
 		wg.Go(func() {
-			if !sleep(ctx, m.Start) {
+			if !wait.For(ctx, m.Start) {
 				results[i] = m.cam.Run(ctx, cfg.Clock()) // records the cancellation
 				return
 			}
@@ -139,7 +140,7 @@ func Run(ctx context.Context, cfg Config, target simulator.Target, progress func
 	wg.Wait()
 	// Give live consumers a moment to see the last fragments, then stop them.
 	if ctx.Err() == nil {
-		sleep(ctx, 2*time.Second)
+		wait.For(ctx, 2*time.Second)
 	}
 	stopLive()
 	liveWG.Wait()
@@ -184,7 +185,7 @@ func tailLive(ctx context.Context, target simulator.Target, stream string, opene
 			start = consumer.StartAfterFragment(f.Number)
 			return nil
 		})
-		if err == nil || !sleep(ctx, 250*time.Millisecond) {
+		if err == nil || !wait.For(ctx, 250*time.Millisecond) {
 			return
 		}
 	}
@@ -458,20 +459,5 @@ func startProgress(progress func(Progress), snapshot func() Progress) (stop func
 	return func() {
 		close(done)
 		wg.Wait()
-	}
-}
-
-// sleep waits d or until ctx ends; it reports whether the full wait passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
