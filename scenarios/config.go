@@ -144,7 +144,7 @@ func fieldProblem(err error, cfg ExecutorConfig) string {
 	}
 	msg := err.Error()
 	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return "unknown field " + f + " (fields are case-sensitive; this executor has " + strings.Join(jsonFields(reflect.TypeOf(cfg).Elem()), ", ") + ")"
+		return "unknown field " + f + " (this executor has " + strings.Join(jsonFields(reflect.TypeOf(cfg).Elem()), ", ") + ")"
 	}
 	return msg
 }
@@ -234,6 +234,9 @@ func Consolidate(o Options) (Plan, []string, error) {
 	case len(o.Scenarios) > 0:
 		raw = o.Scenarios
 	default:
+		if o.Scenarios != nil || o.stagesSet {
+			warnings = append(warnings, "scenarios and stages are empty: running 1 VU for 1 iteration")
+		}
 		raw = rawScenarios(map[string]any{"executor": "per-vu-iterations", "vus": 1, "iterations": 1})
 	}
 	var plan Plan

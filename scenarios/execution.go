@@ -52,6 +52,9 @@ type scenarioRun struct {
 	iterations atomic.Int64
 	// active counts what the vus gauge counts for this scenario.
 	active atomic.Int64
+	// began is start in Unix ns, for readers on other goroutines (the
+	// ticker, other scenarios' VUs); 0 until the scenario starts.
+	began atomic.Int64
 }
 
 func newScenarioRun(t *testRun, cfg ExecutorConfig) *scenarioRun {

@@ -167,7 +167,6 @@ func keysOf(m map[string][]byte) []string {
 }
 
 func TestBadMetricNameErrorSaysWhy(t *testing.T) {
-	t.Skip("BUG: modules_k6.go:126 panics with NewTypeError inside a sobek constructor; Run's error reads \"script error: function reflect.methodValueCall() { [native code] }\" instead of naming metric \"c\"")
 	pr := runPlan(t, "life_metric_name.js", nil)
 	if pr.err == nil || !strings.Contains(pr.err.Error(), `"c"`) {
 		t.Errorf("Run(life_metric_name.js) = %v, want an error naming the metric \"c\"", pr.err)
@@ -175,7 +174,6 @@ func TestBadMetricNameErrorSaysWhy(t *testing.T) {
 }
 
 func TestTrendMedianIsExact(t *testing.T) {
-	t.Skip("BUG: results Trend med comes from the HDR histogram (3.0005 for 1..5 twice); k6 judges 'med==3' on exact samples and passes")
 	pr := mustRun(t, "life_trend_med.js", nil)
 	for _, v := range pr.res.Verdicts {
 		if !v.OK {

@@ -224,6 +224,8 @@ func EnvOptions(lookup func(string) (string, bool)) (Options, error) {
 }
 
 // ParseStages reads the flag form of stages, "30s:10,1m:0" (duration:target).
+// As in k6, an empty target means 0 and a stage with an empty duration is
+// dropped.
 func ParseStages(s string) ([]Stage, error) {
 	var out []Stage
 	for part := range strings.SplitSeq(s, ",") {
@@ -232,13 +234,22 @@ func ParseStages(s string) ([]Stage, error) {
 			continue
 		}
 		ds, ts, ok := strings.Cut(part, ":")
-		d, err := ParseDuration(ds)
-		if !ok || err != nil {
+		if !ok {
 			return nil, fmt.Errorf("stage %q: want duration:target, e.g. 30s:10", part)
 		}
-		t, err := strconv.ParseInt(strings.TrimSpace(ts), 10, 64)
+		var t int64
+		if ts = strings.TrimSpace(ts); ts != "" {
+			var err error
+			if t, err = strconv.ParseInt(ts, 10, 64); err != nil {
+				return nil, fmt.Errorf("stage %q: target %q is not a whole number", part, ts)
+			}
+		}
+		if strings.TrimSpace(ds) == "" {
+			continue
+		}
+		d, err := ParseDuration(ds)
 		if err != nil {
-			return nil, fmt.Errorf("stage %q: target %q is not a whole number", part, ts)
+			return nil, fmt.Errorf("stage %q: want duration:target, e.g. 30s:10", part)
 		}
 		out = append(out, Stage{Duration: d, Target: t})
 	}

@@ -297,10 +297,11 @@ func (t *testRun) shared(name string, build func() ([]byte, error)) ([]byte, err
 
 func (s *scenarioRun) progress() float64 {
 	total := s.cfg.regular()
-	if total <= 0 {
+	b := s.began.Load()
+	if total <= 0 || b == 0 {
 		return 0
 	}
-	return min(1, float64(s.since())/float64(total))
+	return min(1, float64(time.Since(time.Unix(0, b)))/float64(total))
 }
 
 // Run runs a script: options, setup, the scenarios, teardown and the
@@ -414,6 +415,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		t.collector.close()
 		return nil, err
 	}
+	// Built before the ticker starts, which reads them.
+	for _, sc := range plan.Scenarios {
+		t.scenarios = append(t.scenarios, newScenarioRun(t, sc))
+	}
 	stopTicker := t.startTicker(cfg, thresholds)
 
 	finish := func(runErr error) (*Result, error) {
@@ -477,9 +482,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	var wg sync.WaitGroup
 	var firstErr error
 	var errMu sync.Mutex
-	for _, sc := range plan.Scenarios {
-		t.scenarios = append(t.scenarios, newScenarioRun(t, sc))
-	}
 	execStart := time.Now()
 	for _, s := range t.scenarios {
 		wg.Go(func() {
@@ -487,6 +489,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				return
 			}
 			s.start = time.Now()
+			s.began.Store(s.start.UnixNano())
 			if err := s.cfg.run(s); err != nil {
 				errMu.Lock()
 				if firstErr == nil {
@@ -646,7 +649,7 @@ func (t *testRun) startTicker(cfg Config, th *results.Thresholds) (stop func()) 
 				if cfg.Progress != nil {
 					running := 0
 					for _, s := range t.scenarios {
-						if !s.start.IsZero() && s.since() < s.cfg.total() {
+						if b := s.began.Load(); b != 0 && now.Sub(time.Unix(0, b)) < s.cfg.total() {
 							running++
 						}
 					}
