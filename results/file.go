@@ -75,6 +75,8 @@ type FileSeries struct {
 	Gauge   *GaugeSink        `json:"gauge,omitempty"`
 	Rate    *RateSink         `json:"rate,omitempty"`
 	Trend   *TrendState       `json:"trend,omitempty"`
+	// Timeline is the series over time, when the run kept timelines.
+	Timeline *Timeline `json:"timeline,omitempty"`
 }
 
 // TrendState is a TrendSink as stored: its exact statistics and its
@@ -112,7 +114,9 @@ func NewFile(run RunInfo, reg *Registry, s *Store, th *Thresholds, c *Checks) *F
 	if s != nil {
 		for _, ss := range s.Series() {
 			addMetric(ss.Metric)
-			f.Series = append(f.Series, fileSeries(ss.Metric.Name, ss.Tags, ss.Sink))
+			fs := fileSeries(ss.Metric.Name, ss.Tags, ss.Sink)
+			fs.Timeline = ss.Timeline
+			f.Series = append(f.Series, fs)
 		}
 	}
 	if th != nil {
@@ -254,8 +258,14 @@ func (f *File) load(build bool) (*Registry, *Store, *Thresholds, *Checks, error)
 			fail("%s: %v", fs.name(), err)
 			continue
 		}
+		if fs.Timeline != nil {
+			if err := fs.Timeline.check(); err != nil {
+				fail("%s: %v", fs.name(), err)
+				continue
+			}
+		}
 		if build {
-			if err := store.addSink(m, fs.Tags, sink); err != nil {
+			if err := store.addSink(m, fs.Tags, sink, fs.Timeline); err != nil {
 				fail("%s: %v", fs.name(), err)
 			}
 		}
@@ -396,14 +406,20 @@ func checkGroup(g *Group, depth int) error {
 	return nil
 }
 
-// addSink merges a series state into the store.
-func (s *Store) addSink(m *Metric, tags map[string]string, sink Sink) error {
+// addSink merges a series state (and its timeline, if any) into the store.
+func (s *Store) addSink(m *Metric, tags map[string]string, sink Sink, tl *Timeline) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var warn []int
 	ser, ok := s.seriesLocked(m, SeriesKey(tags), tags, &warn)
 	if !ok {
 		return fmt.Errorf("%w: %q is already held with another type", ErrMetric, m.Name)
+	}
+	if tl != nil {
+		if ser.timeline == nil {
+			ser.timeline = &Timeline{}
+		}
+		ser.timeline.Merge(tl)
 	}
 	return ser.sink.Merge(sink)
 }

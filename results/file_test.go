@@ -275,6 +275,9 @@ func FuzzReadFile(f *testing.F) {
 	f.Add([]byte(`{"schema":"camstorm.results/v1","run":{},"metrics":[{"name":"t_x","type":"trend","contains":"time"}],` +
 		`"series":[{"metric":"t_x","trend":{"samples":1,"positive":"HISTFAAAAB54nJNpmSzMwMDAxQABzFCaEUzOmgRhAQA0ZgKe"}}]}`))
 	f.Add([]byte(`{"schema":"camstorm.results/v1","checks":{"groups":[{"name":"a","groups":[null]}]}}`))
+	f.Add([]byte(`{"schema":"camstorm.results/v1","run":{},"metrics":[{"name":"t_x","type":"trend","contains":"time"}],` +
+		`"series":[{"metric":"t_x","trend":{"samples":1,"sum":5,"min":5,"max":5,"exact":[5],"positive":"HISTFAAAAB54nJNpmSzMwMDAxQABzFCaEUzOmgRhAQA0ZgKe"},` +
+		`"timeline":{"width_ns":1000000000,"first":1800000000,"buckets":[{"n":1,"sum":5,"hist":{"count":1,"sum":5,"min":5,"max":5,"pos":{"offset":81,"counts":[1]}}},null]}}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := ReadFile(bytes.NewReader(data))
 		if err != nil {

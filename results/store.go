@@ -21,6 +21,9 @@ type Store struct {
 	// series count when it passes 100,000 and again at each doubling:
 	// too many distinct tag sets cost memory, as in k6.
 	OnSeriesWarning func(n int)
+	// Timelines, when set (before the first Add), keeps each series over
+	// time as well: bounded time buckets for reports.
+	Timelines bool
 
 	mu      sync.Mutex
 	metrics map[string]*storeMetric
@@ -35,8 +38,9 @@ type storeMetric struct {
 }
 
 type storeSeries struct {
-	tags map[string]string
-	sink Sink
+	tags     map[string]string
+	sink     Sink
+	timeline *Timeline // nil unless Store.Timelines
 }
 
 // SeriesSnapshot is one series and a copy of its state, for writers.
@@ -44,6 +48,8 @@ type SeriesSnapshot struct {
 	Metric *Metric
 	Tags   map[string]string
 	Sink   Sink
+	// Timeline is the series over time (nil unless the store keeps them).
+	Timeline *Timeline
 }
 
 // Aggregate returns the series' own statistics, as Store.Aggregate would
@@ -95,6 +101,9 @@ func (s *Store) Add(samples ...Sample) {
 			}
 		}
 		ser.sink.Add(smp.Value, smp.Time)
+		if ser.timeline != nil {
+			ser.timeline.Add(smp.Metric.Type, smp.Value, smp.Time)
+		}
 	}
 	hook := s.OnSeriesWarning
 	s.mu.Unlock()
@@ -158,6 +167,9 @@ func (s *Store) seriesLocked(m *Metric, key string, tags map[string]string, warn
 	ser := sm.series[key]
 	if ser == nil {
 		ser = &storeSeries{tags: maps.Clone(tags), sink: NewSink(m.Type)}
+		if s.Timelines {
+			ser.timeline = &Timeline{Width: FirstBucketWidth}
+		}
 		sm.series[key] = ser
 		s.count++
 		if s.count > s.warnAt {
@@ -216,7 +228,7 @@ func (s *Store) Series() []SeriesSnapshot {
 		sm := s.metrics[name]
 		for _, key := range slices.Sorted(maps.Keys(sm.series)) {
 			ser := sm.series[key]
-			out = append(out, SeriesSnapshot{Metric: sm.metric, Tags: maps.Clone(ser.tags), Sink: ser.sink.Clone()})
+			out = append(out, SeriesSnapshot{Metric: sm.metric, Tags: maps.Clone(ser.tags), Sink: ser.sink.Clone(), Timeline: ser.timeline.Clone()})
 		}
 	}
 	return out
@@ -239,6 +251,12 @@ func (s *Store) Merge(o *Store) error {
 	for _, ss := range snap {
 		ser, _ := s.seriesLocked(ss.Metric, SeriesKey(ss.Tags), ss.Tags, &warn)
 		_ = ser.sink.Merge(ss.Sink)
+		if ss.Timeline != nil {
+			if ser.timeline == nil {
+				ser.timeline = &Timeline{}
+			}
+			ser.timeline.Merge(ss.Timeline)
+		}
 	}
 	hook := s.OnSeriesWarning
 	s.mu.Unlock()

@@ -317,7 +317,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	reg := results.NewRegistry()
 	t := &testRun{
 		ctx: runCtx, cancel: cancel, program: cfg.Program, tuple: cfg.Segment, env: maps.Clone(cfg.Env),
-		registry: reg, builtin: defineBuiltins(reg), store: results.NewStore(), checks: results.NewChecks(),
+		registry: reg, builtin: defineBuiltins(reg), store: newTimelineStore(), checks: results.NewChecks(),
 		fleets: map[string]*cameras.Fleet{}, trace: cfg.Trace, log: cfg.Log, sharedData: map[string][]byte{},
 	}
 	if t.env == nil {
@@ -759,4 +759,12 @@ func sortedKeys(m map[string]string) []string {
 	keys := slices.Collect(maps.Keys(m))
 	sort.Strings(keys)
 	return keys
+}
+
+// newTimelineStore keeps every series over time too (bounded buckets),
+// for reports of percentiles and throughput over time.
+func newTimelineStore() *results.Store {
+	s := results.NewStore()
+	s.Timelines = true
+	return s
 }
