@@ -26,6 +26,7 @@ type runFlags struct {
 	targetURL, kmsURL, caFile, stackMode string
 	outs, envs, tags, stages             []string
 	summaryExport, summaryMode           string
+	metricsAddr                          string
 	seed                                 int64
 	vus, iterations                      int64
 	duration                             string
@@ -115,6 +116,7 @@ exec.test.fail(); 1 the harness failed (stack could not start, I/O).`,
 	fl.StringVar(&f.startAt, "start-at", "", "start the scenarios at this time (RFC 3339, or +DURATION from now) so shards start together")
 	fl.BoolVar(&f.noThresholds, "no-thresholds", false, "do not evaluate thresholds")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress lines")
+	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve the run's metrics for Prometheus at http://ADDR/metrics while it runs (e.g. :9464; docs/grafana has a dashboard)")
 	fl.BoolVar(&f.noSystemEnv, "no-system-env-vars", false, "do not pass the system environment into __ENV")
 	return cmd
 }
@@ -271,6 +273,15 @@ func runScript(cmd *cobra.Command, path string, f *runFlags) error {
 			return usage(fmt.Errorf("--out %s: %w (kinds: json=FILE, csv=FILE, camstorm=FILE)", spec, err))
 		}
 		outputs = append(outputs, o)
+	}
+	if f.metricsAddr != "" {
+		lm, err := startLiveMetrics(f.metricsAddr, "run", stderr)
+		if err != nil {
+			closeOutputs()
+			return &codedError{exitFailure, err}
+		}
+		defer lm.close()
+		outputs = append(outputs, lm.exp)
 	}
 
 	program, err := scenarios.Compile(path)

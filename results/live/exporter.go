@@ -21,7 +21,7 @@ const DefaultMaxSeries = 10_000
 // have passed the cap.
 const DroppedSeriesName = Namespace + "_exporter_dropped_series_total"
 
-// ErrGauge marks an invalid SetGauge call.
+// ErrGauge marks an invalid SetGauge or SetCounter call.
 var ErrGauge = errors.New("invalid gauge")
 
 // Options tune an Exporter; the zero value is usable.
@@ -132,7 +132,7 @@ func (e *Exporter) familyFor(m *results.Metric) *family {
 		switch {
 		case f.source == m.Name && f.typ == m.Type && f.contains == m.Contains:
 			return f // the same metric from another registry
-		case f.source == "" && m.Type == results.Gauge:
+		case f.source == "" && f.typ == results.Gauge && m.Type == results.Gauge:
 			// SetGauge made it first: the samples join it.
 			nf := newFamily(m, names)
 			nf.series = f.series
@@ -160,6 +160,25 @@ func (e *Exporter) familyFor(m *results.Metric) *family {
 // state the runner tracks itself: SetGauge("camstorm_cameras",
 // {"state": "reconnecting"}, 3). The name must be free or another gauge.
 func (e *Exporter) SetGauge(name string, labels map[string]string, value float64) error {
+	return e.set(name, labels, value, results.Gauge)
+}
+
+// SetCounter sets a counter to a running total kept elsewhere, such as a
+// fleet's PERSISTED ACKs so far. A total lower than the last is ignored,
+// as a Prometheus counter never goes down. The name must end in _total
+// and be free or another counter.
+func (e *Exporter) SetCounter(name string, labels map[string]string, total float64) error {
+	if !strings.HasSuffix(name, "_total") {
+		return fmt.Errorf("%w: counter %q: want a name ending in _total", ErrGauge, name)
+	}
+	return e.set(name, labels, total, results.Counter)
+}
+
+// set is SetGauge and SetCounter.
+func (e *Exporter) set(name string, labels map[string]string, value float64, typ results.MetricType) error {
+	if math.IsNaN(value) || math.IsInf(value, 0) {
+		return fmt.Errorf("%w: %s: value %v is not finite", ErrGauge, name, value)
+	}
 	if !validName(name) {
 		return fmt.Errorf("%w: name %q: want letters, digits, _ or :, not starting with a digit", ErrGauge, name)
 	}
@@ -176,10 +195,10 @@ func (e *Exporter) SetGauge(name string, labels map[string]string, value float64
 	f, ok := e.byName[name]
 	switch {
 	case !ok:
-		f = &family{names: []string{name}, typ: results.Gauge, scale: 1, series: map[string]*series{},
-			help: "Gauge set by the harness (" + name + ")."}
+		f = &family{names: []string{name}, typ: typ, scale: 1, series: map[string]*series{},
+			help: "Set by the harness (" + name + ")."}
 		e.byName[name] = f
-	case f.typ != results.Gauge:
+	case f.typ != typ:
 		return fmt.Errorf("%w: %s is already exported as a %s", ErrGauge, name, f.typ)
 	}
 	// The key has the same form as a sample's: pairs sorted by name.
@@ -201,7 +220,9 @@ func (e *Exporter) SetGauge(name string, labels map[string]string, value float64
 		f.series[key.String()] = sr
 		e.series++
 	}
-	sr.value = value
+	if typ == results.Gauge || value > sr.value {
+		sr.value = value
+	}
 	return nil
 }
 

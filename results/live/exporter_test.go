@@ -251,3 +251,26 @@ func BenchmarkAddSamples(b *testing.B) {
 		_ = e.AddSamples(batch)
 	}
 }
+
+func TestSetCounter(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e, err := NewExporter(reg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []float64{3, 7, 5} {
+		if err := e.SetCounter("camstorm_camera_reconnects_total", nil, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.SetCounter("camstorm_no_suffix", nil, 1); err == nil {
+		t.Errorf(`SetCounter("camstorm_no_suffix") = nil, want an error`)
+	}
+	if err := e.SetGauge("camstorm_camera_reconnects_total", nil, 1); err == nil {
+		t.Errorf("SetGauge on a counter's name = nil, want an error")
+	}
+	want := []string{"camstorm_camera_reconnects_total{} 7", DroppedSeriesName + "{} 0"}
+	if got := gather(t, reg); !slices.Equal(got, want) {
+		t.Errorf("SetCounter 3, 7, 5: got %q, want %q", got, want)
+	}
+}

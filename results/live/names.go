@@ -89,8 +89,9 @@ func scale(c results.Contains) float64 {
 
 // Bucket upper bounds of the exported histograms.
 var (
-	// timeBuckets span 1 ms to 60 s, about three per decade.
-	timeBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60}
+	// timeBuckets span 1 ms to 60 s, finer from 0.5 s to 10 s where
+	// fragment ACKs land (a fragment is one GOP, often 1–4 s).
+	timeBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 2.5, 3, 4, 5, 7.5, 10, 15, 20, 30, 60}
 	// dataBuckets span 64 B to 1 GiB, a factor of 4 apart.
 	dataBuckets = []float64{64, 256, 1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20, 256 << 20, 1 << 30}
 	// plainBuckets span 0.001 to 1e6, a decade apart with a 2.5 and 5 step.

@@ -9,8 +9,18 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+// NewRegistry returns a registry with the Go runtime (go_*) and process
+// (process_*) collectors, so a dashboard can show the harness's own
+// memory next to the run.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
 
 // Server serves a Gatherer's metrics at /metrics over plain HTTP.
 type Server struct {
