@@ -35,6 +35,7 @@ func newFleetCommand() *cobra.Command {
 		resolution                 string
 		targetURL, caFile, dataDir string
 		stackMode                  string
+		metricsAddr                string
 	)
 	cmd := &cobra.Command{
 		Use:   "fleet",
@@ -141,9 +142,17 @@ partial summary is still printed).`,
 			cfg.Devices = devices
 
 			stderr := cmd.ErrOrStderr()
+			var lm *liveMetrics
+			if metricsAddr != "" {
+				if lm, err = startLiveMetrics(metricsAddr, "fleet", stderr); err != nil {
+					return err
+				}
+				defer lm.close()
+			}
 			fmt.Fprintf(stderr, "camstorm fleet: %d cameras (mix %s, profiles %s) for %s into %s\n",
 				cfg.Cameras, cfg.Mix, cfg.Profiles, cfg.Duration, where)
 			rep, runErr := fleet.Run(ctx, cfg, target, func(p fleet.Progress) {
+				lm.fleetProgress(p)
 				if p.Phase == fleet.PhaseVerifying {
 					fmt.Fprintf(stderr, "  %5.0fs  verifying  %d/%d streams read back\n", p.Elapsed.Seconds(), p.Verified, cfg.Cameras)
 					return
@@ -195,6 +204,7 @@ partial summary is still printed).`,
 	f.StringVar(&targetURL, "target", "", "control-plane URL of a running KVS-compatible service instead of the embedded stack")
 	f.StringVar(&caFile, "ca", "", "PEM CA certificate to trust for --target (default: the system roots)")
 	f.StringVar(&stackMode, "stack", "embedded", "the stack to start when there is no --target: embedded (in this process) or containers (Docker containers of camstorm's own image)")
+	f.StringVar(&metricsAddr, "metrics-addr", "", "serve the fleet's progress for Prometheus at http://ADDR/metrics while it runs (e.g. :9464)")
 	f.StringVar(&dataDir, "data", "", "data directory for the embedded stack (default a temporary directory removed on exit)")
 	return cmd
 }

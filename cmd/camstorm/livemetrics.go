@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/camstorm/camstorm/results/live"
+	"github.com/camstorm/camstorm/simulator/fleet"
 )
 
 // liveMetrics serves a command's metrics at /metrics while it runs
@@ -37,4 +38,23 @@ func (l *liveMetrics) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = l.srv.Close(ctx)
+}
+
+// fleetProgress maps a fleet snapshot onto the names camstorm run's
+// samples have, so the same dashboard shows both; nil does nothing.
+func (l *liveMetrics) fleetProgress(p fleet.Progress) {
+	if l == nil {
+		return
+	}
+	streaming := float64(p.Streaming)
+	if p.Phase != fleet.PhaseStreaming {
+		streaming = 0
+	}
+	// Names and labels are constants, so these cannot fail.
+	_ = l.exp.SetGauge("camstorm_cameras", map[string]string{"state": "streaming"}, streaming)
+	_ = l.exp.SetGauge("camstorm_cameras", map[string]string{"state": "finished"}, float64(p.Finished))
+	_ = l.exp.SetGauge("camstorm_fleet_streams_verified", nil, float64(p.Verified))
+	_ = l.exp.SetCounter("camstorm_camera_fragments_persisted_total", nil, float64(p.Persisted))
+	_ = l.exp.SetCounter("camstorm_camera_ack_errors_total", nil, float64(p.Errors))
+	_ = l.exp.SetCounter("camstorm_camera_reconnects_total", nil, float64(p.Reconnects))
 }
