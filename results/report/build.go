@@ -1,0 +1,594 @@
+package report
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/camstorm/camstorm/conformance"
+	"github.com/camstorm/camstorm/results"
+	"github.com/camstorm/camstorm/simulator/fleet"
+)
+
+// Metric and tag names the builder knows: camstorm's camera metrics and
+// k6's built-ins. They mirror scenarios/cameras and scenarios/builtin.go,
+// which results must not import.
+const (
+	mAckLatency = "camera_ack_latency"
+	mFragments  = "camera_fragments"
+	mPersisted  = "camera_fragments_persisted"
+	mBytes      = "camera_bytes"
+	mReconnects = "camera_reconnects"
+	mAckErrors  = "camera_ack_errors"
+	mDrops      = "camera_drops"
+	mLost       = "camera_lost"
+	mIntegrity  = "camera_integrity_failures"
+	mStarts     = "camera_starts"
+	mCameras    = "cameras"
+	mVUs        = "vus"
+	mIterations = "iterations"
+	mIterDur    = "iteration_duration"
+	mHTTPReqs   = "http_reqs"
+	mHTTPDur    = "http_req_duration"
+	mChecks     = "checks"
+
+	tagAck     = "ack"
+	tagProfile = "profile"
+	tagReason  = "reason"
+	tagErrorID = "error_id"
+)
+
+// breakdownTags are the tags a metric's sub-series are shown by, in this
+// order, each as its own rows.
+var breakdownTags = []string{tagAck, tagReason, tagErrorID, tagProfile}
+
+// maxTagValues bounds the rows (and lines) one tag adds per metric.
+const maxTagValues = 32
+
+// trendStats are the statistics a Trend row carries.
+var trendStats = []string{"count", "avg", "min", "med", "max", "p(90)", "p(95)", "p(99)", "p(99.9)"}
+
+// quantiles are the lines of a latency chart.
+var quantiles = []struct {
+	label string
+	q     float64
+}{{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}, {"p99.9", 0.999}}
+
+// FromStore builds the report of a scenario run from its metrics: verdicts,
+// a row per metric and per sub-series by ack, reason, error id and
+// profile, charts over time from the series' timelines (when the store
+// kept them), and a row per network profile. elapsed is the test time
+// counter rates are taken over.
+func FromStore(meta Meta, reg *results.Registry, s *results.Store, verdicts []results.Verdict, elapsed time.Duration) *Run {
+	run := &Run{Schema: SchemaVersion, Kind: KindScenario, Meta: meta}
+	if s == nil {
+		return run
+	}
+	series := s.Series()
+	b := &builder{reg: reg, store: s, series: series, elapsed: elapsed, byMetric: map[string][]results.SeriesSnapshot{}}
+	for _, ss := range series {
+		b.byMetric[ss.Metric.Name] = append(b.byMetric[ss.Metric.Name], ss)
+	}
+	run.Verdicts = b.verdicts(verdicts)
+	run.Metrics = b.metrics()
+	run.Charts = b.charts()
+	run.Profiles = b.profiles()
+	run.Notes = b.notes()
+	return run
+}
+
+// builder holds what FromStore works from.
+type builder struct {
+	reg      *results.Registry
+	store    *results.Store
+	series   []results.SeriesSnapshot
+	byMetric map[string][]results.SeriesSnapshot
+	elapsed  time.Duration
+	width    time.Duration // widest timeline bucket seen
+}
+
+// metricOf returns the metric called name, from the registry or the store.
+func (b *builder) metricOf(name string) *results.Metric {
+	if b.reg != nil {
+		if m := b.reg.Get(name); m != nil {
+			return m
+		}
+	}
+	if ss := b.byMetric[name]; len(ss) > 0 {
+		return ss[0].Metric
+	}
+	return nil
+}
+
+func (b *builder) verdicts(vs []results.Verdict) []Verdict {
+	out := make([]Verdict, 0, len(vs))
+	for _, v := range vs {
+		unit := ""
+		if sel, err := results.ParseSelector(v.Key); err == nil {
+			if m := b.metricOf(sel.Metric); m != nil {
+				unit = statUnit(m, v.Threshold.Aggregation.Name)
+			}
+		}
+		out = append(out, Verdict{Name: v.Key, Expr: v.Threshold.Source, Got: v.Got, Unit: unit, OK: v.OK})
+	}
+	return out
+}
+
+// statUnit is the unit of one statistic of a metric.
+func statUnit(m *results.Metric, stat string) string {
+	switch {
+	case m.Type == results.Counter && stat == "rate":
+		return rowUnit(m) + "/s"
+	case m.Type == results.Counter:
+		return rowUnit(m)
+	case m.Type == results.Rate || stat == "count":
+		return ""
+	}
+	return rowUnit(m)
+}
+
+// rowUnit is a row's unit: what its value statistics measure.
+func rowUnit(m *results.Metric) string {
+	switch m.Contains {
+	case results.Time:
+		return "ms"
+	case results.Data:
+		return "B"
+	}
+	return ""
+}
+
+// metrics makes a row per metric (registry order, then any the registry
+// lacks) and per breakdown sub-series.
+func (b *builder) metrics() []MetricRow {
+	var names []string
+	seen := map[string]bool{}
+	if b.reg != nil {
+		for _, m := range b.reg.All() {
+			names, seen[m.Name] = append(names, m.Name), true
+		}
+	}
+	for _, ss := range b.series {
+		if !seen[ss.Metric.Name] {
+			names, seen[ss.Metric.Name] = append(names, ss.Metric.Name), true
+		}
+	}
+	var rows []MetricRow
+	for _, name := range names {
+		m := b.metricOf(name)
+		if row, ok := b.row(m, name, results.Selector{Metric: name}); ok {
+			rows = append(rows, row)
+		} else {
+			continue
+		}
+		for _, tag := range breakdownTags {
+			for _, v := range b.tagValues(name, tag) {
+				sel := results.Selector{Metric: name, Tags: map[string]string{tag: v}}
+				if row, ok := b.row(m, name+"{"+tag+":"+v+"}", sel); ok {
+					rows = append(rows, row)
+				}
+			}
+		}
+	}
+	return rows
+}
+
+// tagValues lists the values of tag among a metric's series, sorted and
+// bounded.
+func (b *builder) tagValues(metric, tag string) []string {
+	set := map[string]bool{}
+	for _, ss := range b.byMetric[metric] {
+		if v, ok := ss.Tags[tag]; ok && v != "" {
+			set[v] = true
+		}
+	}
+	vals := slices.Sorted(maps.Keys(set))
+	if len(vals) > maxTagValues {
+		vals = vals[:maxTagValues]
+	}
+	return vals
+}
+
+// row is one metric or sub-series over the whole run.
+func (b *builder) row(m *results.Metric, name string, sel results.Selector) (MetricRow, bool) {
+	if m == nil {
+		return MetricRow{}, false
+	}
+	a, ok := b.store.Aggregate(m.Name, sel, b.elapsed)
+	if !ok {
+		return MetricRow{}, false
+	}
+	var stats []string
+	switch m.Type {
+	case results.Counter:
+		stats = []string{"count", "rate"}
+	case results.Gauge:
+		stats = []string{"value", "min", "max"}
+	case results.Rate:
+		stats = []string{"rate", "passes", "fails"}
+	default:
+		stats = trendStats
+	}
+	vals := make(map[string]float64, len(stats))
+	for _, st := range stats {
+		if v, ok := a.Stat(st); ok {
+			vals[st] = v
+		}
+	}
+	return MetricRow{Name: name, Type: m.Type.String(), Unit: rowUnit(m), Values: vals}, true
+}
+
+// timeline merges the timelines of a metric's series that match sel.
+func (b *builder) timeline(metric string, sel map[string]string) *results.Timeline {
+	var tl *results.Timeline
+	s := results.Selector{Metric: metric, Tags: sel}
+	for _, ss := range b.byMetric[metric] {
+		if ss.Timeline == nil || !s.Matches(ss.Tags) {
+			continue
+		}
+		if tl == nil {
+			tl = &results.Timeline{}
+		}
+		tl.Merge(ss.Timeline)
+	}
+	if tl != nil && tl.Width > b.width {
+		b.width = tl.Width
+	}
+	return tl
+}
+
+// points maps a timeline's buckets to values; empty buckets are left out
+// unless fill says what they stand for.
+func points(tl *results.Timeline, v func(*results.TimelineBucket) (float64, bool), fill bool) []Point {
+	if tl == nil {
+		return nil
+	}
+	var out []Point
+	for i, bk := range tl.Buckets {
+		if bk == nil || bk.Count == 0 {
+			if fill {
+				out = append(out, Point{T: tl.Start(i).UTC(), V: 0})
+			}
+			continue
+		}
+		if x, ok := v(bk); ok {
+			out = append(out, Point{T: tl.Start(i).UTC(), V: x})
+		}
+	}
+	return out
+}
+
+// perSecond is a Counter bucket's sum over its width.
+func perSecond(width time.Duration) func(*results.TimelineBucket) (float64, bool) {
+	return func(bk *results.TimelineBucket) (float64, bool) { return bk.Sum / width.Seconds(), true }
+}
+
+func (b *builder) charts() []Chart {
+	var charts []Chart
+	// Latency: one chart per ACK type, then HTTP and iterations.
+	latency := func(id, title, metric string, sel map[string]string) {
+		tl := b.timeline(metric, sel)
+		if tl == nil {
+			return
+		}
+		c := Chart{ID: id, Title: title, Unit: "ms"}
+		for _, q := range quantiles {
+			pts := points(tl, func(bk *results.TimelineBucket) (float64, bool) {
+				if bk.Hist == nil {
+					return 0, false
+				}
+				return bk.Hist.Quantile(q.q), true
+			}, false)
+			c.Lines = append(c.Lines, Line{Label: q.label, Points: pts})
+		}
+		charts = append(charts, c)
+	}
+	for _, ack := range b.tagValues(mAckLatency, tagAck) {
+		latency("latency-"+ack, "ACK latency ("+ack+")", mAckLatency, map[string]string{tagAck: ack})
+	}
+	latency("latency-"+mHTTPDur, "HTTP request duration", mHTTPDur, nil)
+	latency("latency-"+mIterDur, "Iteration duration", mIterDur, nil)
+
+	// Throughput: events per second per bucket.
+	thr := Chart{ID: "throughput", Title: "Throughput", Unit: "/s"}
+	for _, it := range []struct{ metric, label string }{
+		{mPersisted, "fragments persisted/s"}, {mBytes, "camera bytes/s"},
+		{mIterations, "iterations/s"}, {mHTTPReqs, "HTTP requests/s"},
+	} {
+		if tl := b.timeline(it.metric, nil); tl != nil {
+			thr.Lines = append(thr.Lines, Line{Label: it.label, Points: points(tl, perSecond(tl.Width), true)})
+		}
+	}
+	if len(thr.Lines) > 0 {
+		charts = append(charts, thr)
+	}
+
+	// Active: the last gauge value in each bucket.
+	act := Chart{ID: "active", Title: "Active cameras and VUs", Unit: "count"}
+	for _, it := range []struct{ metric, label string }{{mCameras, "cameras"}, {mVUs, "VUs"}} {
+		if tl := b.timeline(it.metric, nil); tl != nil && b.metricOf(it.metric).Type == results.Gauge {
+			act.Lines = append(act.Lines, Line{Label: it.label, Points: points(tl, func(bk *results.TimelineBucket) (float64, bool) {
+				return bk.Last, true
+			}, false)})
+		}
+	}
+	if len(act.Lines) > 0 {
+		charts = append(charts, act)
+	}
+
+	// Problems: counts per bucket.
+	prob := Chart{ID: "problems", Title: "Reconnects, drops, errors and losses", Unit: "count"}
+	sum := func(bk *results.TimelineBucket) (float64, bool) { return bk.Sum, true }
+	counter := func(metric, label string, sel map[string]string) {
+		if m := b.metricOf(metric); m == nil || m.Type != results.Counter {
+			return
+		}
+		if tl := b.timeline(metric, sel); tl != nil {
+			prob.Lines = append(prob.Lines, Line{Label: label, Points: points(tl, sum, true)})
+		}
+	}
+	counter(mReconnects, "reconnects", nil)
+	for _, r := range b.tagValues(mDrops, tagReason) {
+		counter(mDrops, "drops ("+r+")", map[string]string{tagReason: r})
+	}
+	for _, id := range b.tagValues(mAckErrors, tagErrorID) {
+		counter(mAckErrors, "ACK errors (id "+id+")", map[string]string{tagErrorID: id})
+	}
+	counter(mLost, "lost fragments", nil)
+	counter(mIntegrity, "integrity failures", nil)
+	if m := b.metricOf(mChecks); m != nil && m.Type == results.Rate {
+		if tl := b.timeline(mChecks, nil); tl != nil {
+			prob.Lines = append(prob.Lines, Line{Label: "failed checks", Points: points(tl, func(bk *results.TimelineBucket) (float64, bool) {
+				return float64(bk.Fails), true
+			}, true)})
+		}
+	}
+	if len(prob.Lines) > 0 {
+		charts = append(charts, prob)
+	}
+	return charts
+}
+
+// profiles makes a row per value of the profile tag on camera metrics.
+func (b *builder) profiles() []ProfileRow {
+	set := map[string]bool{}
+	for _, m := range []string{mFragments, mPersisted, mAckLatency, mReconnects, mStarts} {
+		for _, v := range b.tagValues(m, tagProfile) {
+			set[v] = true
+		}
+	}
+	var rows []ProfileRow
+	for _, p := range slices.Sorted(maps.Keys(set)) {
+		stat := func(metric, stat string, extra map[string]string) float64 {
+			tags := map[string]string{tagProfile: p}
+			maps.Copy(tags, extra)
+			a, ok := b.store.Aggregate(metric, results.Selector{Metric: metric, Tags: tags}, b.elapsed)
+			if !ok {
+				return 0
+			}
+			v, _ := a.Stat(stat)
+			return v
+		}
+		rows = append(rows, ProfileRow{
+			Profile:       p,
+			Cameras:       int64(stat(mStarts, "count", nil)),
+			Fragments:     stat(mFragments, "count", nil),
+			Persisted:     stat(mPersisted, "count", nil),
+			PersistedP99:  stat(mAckLatency, "p(99)", map[string]string{tagAck: "persisted"}),
+			Reconnects:    stat(mReconnects, "count", nil),
+			Drops:         stat(mDrops, "count", nil),
+			Lost:          stat(mLost, "count", nil),
+			AckErrors:     stat(mAckErrors, "count", nil),
+			IntegrityFail: stat(mIntegrity, "count", nil),
+		})
+	}
+	return rows
+}
+
+func (b *builder) notes() []string {
+	notes := []string{fmt.Sprintf("Whole-run percentiles are within ±%g %% of the exact value; percentiles per time bucket within ±%g %%.",
+		results.RelativeError*100, results.BucketRelativeError*100)}
+	if b.width > results.FirstBucketWidth {
+		notes = append(notes, fmt.Sprintf("Time buckets are %v wide: the run was too long for %v buckets.", b.width, results.FirstBucketWidth))
+	}
+	if n := b.store.Dropped(); n > 0 {
+		notes = append(notes, fmt.Sprintf("%d samples were dropped (no metric, a value that is not a number, or a type conflict).", n))
+	}
+	hasTimelines := false
+	for _, ss := range b.series {
+		if ss.Timeline != nil {
+			hasTimelines = true
+			break
+		}
+	}
+	if !hasTimelines && len(b.series) > 0 {
+		notes = append(notes, "The results hold no timelines, so there are no charts over time.")
+	}
+	return notes
+}
+
+// sortWorst orders cameras worst first: most lost, then most reconnects,
+// then slowest PERSISTED.
+func sortWorst(rows []CameraRow) {
+	slices.SortStableFunc(rows, func(a, b CameraRow) int {
+		return cmp.Or(cmp.Compare(b.Lost, a.Lost), cmp.Compare(b.Reconnects, a.Reconnects),
+			cmp.Compare(b.PersistedP99, a.PersistedP99), strings.Compare(a.Stream, b.Stream))
+	})
+}
+
+// maxWorst bounds the worst-cameras table.
+const maxWorst = 20
+
+// FromFleetReport builds the report of a `camstorm fleet` run: its
+// figures as metric rows, each verification total the run fails on as a
+// verdict, a row per network profile and the worst cameras.
+func FromFleetReport(r *fleet.Report) *Run {
+	c := r.Config
+	run := &Run{Schema: SchemaVersion, Kind: KindFleet, Meta: Meta{
+		Title: "camstorm fleet",
+		Scenario: fmt.Sprintf("fleet: %d cameras for %v, mix %s, profiles %s",
+			c.Cameras, c.Duration, c.Mix, c.Profiles),
+		Seed: c.Seed, Start: r.Start, End: r.End,
+	}}
+	elapsed := elapsedOf(r.Start, r.End)
+	counter := func(name string, n float64) MetricRow {
+		vals := map[string]float64{"count": n, "rate": 0}
+		if elapsed > 0 {
+			vals["rate"] = n / elapsed.Seconds()
+		}
+		return MetricRow{Name: name, Type: "counter", Values: vals}
+	}
+	for _, ack := range slices.Sorted(maps.Keys(r.AckLatency)) {
+		run.Metrics = append(run.Metrics, latencyRow(mAckLatency+"{"+tagAck+":"+strings.ToLower(ack)+"}", r.AckLatency[ack]))
+	}
+	if r.EndToEnd != nil {
+		run.Metrics = append(run.Metrics, latencyRow("end_to_end_latency", *r.EndToEnd))
+	}
+	p, v, n := r.Producer, r.Verification, r.Network
+	bytesRow := counter(mBytes, float64(p.Bytes))
+	bytesRow.Unit = "B"
+	run.Metrics = append(run.Metrics,
+		MetricRow{Name: mCameras, Type: "gauge", Values: map[string]float64{"value": float64(c.Cameras)}},
+		counter(mFragments, float64(p.Fragments)), counter(mPersisted, float64(v.AckedFragments)), bytesRow,
+		counter("camera_sessions", float64(p.Sessions)), counter(mReconnects, float64(p.Reconnects)),
+		counter(mAckErrors, float64(p.AckErrors)), counter("camera_connect_failures", float64(p.ConnectFailures)),
+		counter("camera_resent", float64(p.Resent)),
+		counter(mDrops, float64(v.CameraDroppedFragments)),
+		counter("lost_frames", float64(v.LostFrames)), counter(mLost, float64(v.LostFragments)),
+		counter(mIntegrity, float64(v.IntegrityFailures)),
+		counter("stored_fragments", float64(v.Stored)), counter("delivered_frames", float64(v.Delivered)),
+		counter("network_faults", float64(n.Faults())), counter("network_dials_refused", float64(n.DialsRefused)),
+	)
+	for _, k := range slices.Sorted(maps.Keys(r.Errors)) {
+		run.Metrics = append(run.Metrics, counter("errors{kind:"+k+"}", float64(r.Errors[k])))
+	}
+	zero := func(name string, got float64) {
+		run.Verdicts = append(run.Verdicts, Verdict{Name: name, Expr: "== 0", Got: got, OK: got == 0})
+	}
+	zero("lost frames", float64(v.LostFrames))
+	zero("integrity failures", float64(v.IntegrityFailures))
+	zero("duplicate frames after de-duplication", float64(v.DuplicatesDeduped))
+	zero("unexplained gaps", float64(v.Gaps))
+	zero("out of order", float64(v.OutOfOrder))
+	zero("dropped frames delivered", float64(v.DroppedDelivered))
+	zero("unexpected frames", float64(v.Unexpected))
+	zero("streams not verified", float64(v.NotVerified))
+	interrupted := 0.0
+	if r.Interrupted {
+		interrupted = 1
+	}
+	zero("interrupted", interrupted)
+	// Anything else Problems reports (e.g. cameras with nothing
+	// acknowledged) shows as a failed verdict too.
+	for _, pr := range r.Problems() {
+		if strings.Contains(pr, "cameras got nothing acknowledged") {
+			run.Verdicts = append(run.Verdicts, Verdict{Name: pr, Expr: "no camera without acknowledgements", Got: 1, OK: false})
+		}
+	}
+
+	byProfile := map[string]*ProfileRow{}
+	var worst []CameraRow
+	for _, cs := range r.PerCamera {
+		pr := byProfile[cs.Profile]
+		if pr == nil {
+			pr = &ProfileRow{Profile: cs.Profile}
+			byProfile[cs.Profile] = pr
+		}
+		cr := CameraRow{Stream: cs.Stream, Profile: cs.Profile, Kind: cs.Kind, Fragments: int64(cs.Counters.Fragments),
+			Reconnects: int64(cs.Counters.Reconnects), AckErrors: int64(cs.Counters.AckErrors)}
+		pr.Cameras++
+		pr.Fragments += float64(cs.Counters.Fragments)
+		pr.Reconnects += float64(cs.Counters.Reconnects)
+		pr.AckErrors += float64(cs.Counters.AckErrors)
+		if vf := cs.Verification; vf != nil {
+			pr.Persisted += float64(vf.AckedFragments)
+			pr.Drops += float64(vf.CameraDroppedFragments)
+			pr.Lost += float64(vf.LostFragments)
+			pr.IntegrityFail += float64(vf.IntegrityFailures)
+			cr.Lost = int64(vf.LostFragments)
+			if vf.Err != "" {
+				cr.Problem = "not verified: " + vf.Err
+			}
+		}
+		if cs.Failure != nil {
+			cr.Problem = cs.Failure.String()
+		}
+		worst = append(worst, cr)
+	}
+	for _, k := range slices.Sorted(maps.Keys(byProfile)) {
+		run.Profiles = append(run.Profiles, *byProfile[k])
+	}
+	sortWorst(worst)
+	run.Worst = worst[:min(len(worst), maxWorst)]
+	for _, pr := range r.Problems() {
+		run.Notes = append(run.Notes, "Problem: "+pr)
+	}
+	for _, w := range r.Warnings() {
+		run.Notes = append(run.Notes, "Warning: "+w)
+	}
+	run.Notes = append(run.Notes, "A fleet report holds whole-run figures only: no charts over time, and no per-camera latency.")
+	return run
+}
+
+// latencyRow is a fleet latency summary as a trend row in ms.
+func latencyRow(name string, l fleet.Latency) MetricRow {
+	return MetricRow{Name: name, Type: "trend", Unit: "ms", Values: map[string]float64{
+		"count": float64(l.Count), "med": l.P50, "p(95)": l.P95, "p(99)": l.P99, "max": l.Max}}
+}
+
+// FromConformance builds the report of a conformance run: its cases with
+// evidence, verdict counts, and a verdict per suite (every MUST case
+// passed and none hit a harness error).
+func FromConformance(r *conformance.Report) *Run {
+	run := &Run{Schema: SchemaVersion, Kind: KindConformance, Meta: Meta{
+		Title: "camstorm conform", Target: r.Target, Start: r.Started,
+		End: r.Started.Add(time.Duration(r.Duration)),
+	}}
+	type suiteTally struct{ cases, mustFail, harness int }
+	tally := map[string]*suiteTally{}
+	var order []string
+	for _, res := range r.Results {
+		t := tally[res.Suite]
+		if t == nil {
+			t = &suiteTally{}
+			tally[res.Suite] = t
+			order = append(order, res.Suite)
+		}
+		t.cases++
+		if res.Verdict == conformance.Fail && res.Level == conformance.Must {
+			t.mustFail++
+		}
+		if res.Verdict == conformance.Harness {
+			t.harness++
+		}
+		var ev []string
+		for _, a := range res.Actual {
+			ev = append(ev, "actual: "+a)
+		}
+		for _, e := range res.Evidence {
+			ev = append(ev, e.Kind+": "+e.Detail)
+		}
+		req := res.Requirement.ID
+		if res.Requirement.Text != "" {
+			req += " " + res.Requirement.Text
+		}
+		run.Cases = append(run.Cases, CaseRow{
+			ID: res.ID, Suite: res.Suite, Requirement: strings.TrimSpace(req), Level: string(res.Level),
+			Verdict: string(res.Verdict), Reason: res.Reason, Evidence: ev,
+			DurationMS: float64(time.Duration(res.Duration)) / float64(time.Millisecond),
+		})
+	}
+	for _, s := range order {
+		t := tally[s]
+		run.Verdicts = append(run.Verdicts, Verdict{Name: "suite " + s, Expr: "every MUST case passes",
+			Got: float64(t.mustFail + t.harness), OK: t.mustFail == 0 && t.harness == 0})
+	}
+	c := r.Counts()
+	run.Metrics = append(run.Metrics, MetricRow{Name: "conformance_cases", Type: "counter", Values: map[string]float64{
+		"count": float64(len(r.Results)), "pass": float64(c.Pass), "fail": float64(c.Fail), "skip": float64(c.Skip),
+		"error": float64(c.Harness), "must_fail": float64(c.MustFail)}})
+	return run
+}
