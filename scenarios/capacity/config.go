@@ -30,6 +30,9 @@ const (
 	DefaultProfile    = "perfect"
 )
 
+// NoWarmup, as Config.Warmup, measures each step as soon as it starts.
+const NoWarmup time.Duration = -1
+
 // Config is one capacity search.
 type Config struct {
 	// Cameras says where cameras stream and what they film: Target,
@@ -42,8 +45,8 @@ type Config struct {
 	// Start cameras first, then Step more at a time, up to Max.
 	Start, Step, Max int
 	// Warmup is how long each step runs before it is measured (new
-	// cameras connect, create streams and settle); Hold is how long it is
-	// measured for.
+	// cameras connect, create streams and settle; NoWarmup for none);
+	// Hold is how long it is measured for.
 	Warmup, Hold time.Duration
 	// Drain bounds how long stopped cameras deliver what they still
 	// buffer (their FinalAckTimeout) unless Cameras.Camera sets it.
@@ -121,8 +124,8 @@ func (c Config) validate() error {
 	if c.Hold < time.Second {
 		bad("Hold is %v, want >= 1s (a step needs ACKs to measure)", c.Hold)
 	}
-	if c.Warmup < 0 {
-		bad("Warmup is %v, want >= 0", c.Warmup)
+	if c.Warmup < 0 && c.Warmup != NoWarmup {
+		bad("Warmup is %v, want >= 0 (or NoWarmup)", c.Warmup)
 	}
 	if c.Drain < 0 {
 		bad("Drain is %v, want >= 0", c.Drain)

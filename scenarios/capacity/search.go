@@ -73,7 +73,7 @@ func Search(ctx context.Context, cfg Config, progress func(Step)) (*report.Capac
 		for ; started < size; started++ {
 			f.Start(camCtx, int64(started), tags)
 		}
-		if !wait.For(ctx, cfg.Warmup) {
+		if !wait.For(ctx, max(cfg.Warmup, 0)) {
 			out.Stop = StopCancelled
 			break
 		}
