@@ -397,11 +397,10 @@ func writeRunOutputs(ctx context.Context, cmd *cobra.Command, p *scenarios.Progr
 	return errors.Join(errs...)
 }
 
-// runProgress prints one line every 10 s (and at most one a second on a
-// terminal, overwritten in place).
+// runProgress prints the run's state every 10 s (on a terminal, a status
+// line rewritten in place once a second).
 func runProgress(w io.Writer) func(scenarios.Progress) {
-	tty := isTerminal(w)
-	var last time.Duration
+	pp := newProgressPrinter(w, 10*time.Second)
 	return func(p scenarios.Progress) {
 		parts := []string{}
 		if p.VUsMax > 0 {
@@ -411,15 +410,7 @@ func runProgress(w io.Writer) func(scenarios.Progress) {
 			parts = append(parts, fmt.Sprintf("%d cameras streaming", p.Cameras))
 		}
 		parts = append(parts, fmt.Sprintf("%d scenarios running", p.Scenarios))
-		line := fmt.Sprintf("running %s: %s", p.Elapsed.Round(time.Second), strings.Join(parts, ", "))
-		if tty {
-			fmt.Fprintf(w, "\r\033[K%s", line)
-			return
-		}
-		if p.Elapsed-last >= 10*time.Second {
-			last = p.Elapsed
-			fmt.Fprintln(w, line)
-		}
+		pp.Status(fmt.Sprintf("running %s: %s", p.Elapsed.Round(time.Second), strings.Join(parts, ", ")))
 	}
 }
 
