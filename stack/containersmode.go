@@ -86,7 +86,9 @@ func StartContainers(ctx context.Context, o Options, co ContainersOptions) (*Sta
 		return nil, err
 	}
 	t0 := time.Now()
+	stopLog := logWhileWaiting(logf, "stack: preparing the image (camstorm and the image are built the first time)", 10*time.Second)
 	image, err := containers.Image(ctx, co.Image)
+	stopLog()
 	if err != nil {
 		return nil, err
 	}
