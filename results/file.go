@@ -541,12 +541,13 @@ func (s segment) overlaps(o segment) bool {
 
 func (s segment) whole() bool { return s.from.Sign() == 0 && s.to.Cmp(big.NewRat(1, 1)) == 0 }
 
-// parseSegments parses a Segment field: "" (unknown), or comma-separated
-// k6 segments "a:b" or "b" (meaning 0:b) whose ends are fractions,
-// decimals or percentages. A whole segment (0:1) counts as unknown.
+// parseSegments parses a Segment field: comma-separated k6 segments
+// "a:b" or "b" (meaning 0:b) whose ends are fractions, decimals or
+// percentages. "" is a run that was not sharded: the whole test, 0:1, so
+// merging it with anything else would count load twice.
 func parseSegments(s string) ([]segment, error) {
 	if strings.TrimSpace(s) == "" {
-		return nil, nil
+		return []segment{{new(big.Rat), big.NewRat(1, 1)}}, nil
 	}
 	var out []segment
 	for _, part := range strings.Split(s, ",") {
@@ -559,9 +560,7 @@ func parseSegments(s string) ([]segment, error) {
 		if errA != nil || errB != nil || a.Cmp(b) >= 0 {
 			return nil, fmt.Errorf("segment %q: want from:to with 0 ≤ from < to ≤ 1, e.g. 1/4:2/4", part)
 		}
-		if seg := (segment{a, b}); !seg.whole() {
-			out = append(out, seg)
-		}
+		out = append(out, segment{a, b})
 	}
 	return out, nil
 }

@@ -147,6 +147,10 @@ func TestMergeFilesErrors(t *testing.T) {
 		{"thresholds", []*File{base("0:1/2"), otherThresholds}, "file 2 has other thresholds"},
 		{"type conflict", []*File{base("0:1/2"), conflict}, `"ok" is already a rate metric`},
 		{"sequence", []*File{withSeq, otherSeq}, "segment sequence"},
+		// An unsharded run is the whole test: merged with anything it counts twice.
+		{"unsharded twice", []*File{base(""), base("")}, "overlaps file 1 (segment 0:1)"},
+		{"whole twice", []*File{base("0:1"), base("0:1")}, "overlaps"},
+		{"unsharded and a shard", []*File{base(""), base("0:1/2")}, "overlaps"},
 	}
 	for _, tc := range tests {
 		_, err := MergeFiles(tc.files...)
@@ -154,7 +158,7 @@ func TestMergeFilesErrors(t *testing.T) {
 			t.Errorf("%s: MergeFiles error = %v, want ErrFile containing %q", tc.name, err, tc.want)
 		}
 	}
-	for _, ok := range [][2]string{{"", ""}, {"0:1", "0:1"}, {"", "0:1/2"}, {"0:1/4", "3/4:1"}} {
+	for _, ok := range [][2]string{{"0:1/2", "1/2:1"}, {"0:1/4", "3/4:1"}} {
 		m, err := MergeFiles(base(ok[0]), base(ok[1]))
 		if err != nil {
 			t.Errorf("MergeFiles(segments %q, %q) = %v, want success", ok[0], ok[1], err)

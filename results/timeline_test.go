@@ -132,7 +132,8 @@ func TestTimelinesTravelThroughResultsFiles(t *testing.T) {
 	}
 	roundTrip := func(s *Store) *File {
 		var buf bytes.Buffer
-		if err := WriteFile(&buf, NewFile(RunInfo{Start: start, End: start.Add(time.Minute)}, reg, s, nil, nil)); err != nil {
+		seg := map[*Store]string{stores[0]: "0:1/2", stores[1]: "1/2:1"}[s]
+		if err := WriteFile(&buf, NewFile(RunInfo{Start: start, End: start.Add(time.Minute), Segment: seg, Sequence: "0,1/2,1"}, reg, s, nil, nil)); err != nil {
 			t.Fatal(err)
 		}
 		f, err := ReadFile(&buf)

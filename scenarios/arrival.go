@@ -38,6 +38,9 @@ func (c *ConstantArrivalRate) validate() []string {
 	}
 	if c.timeUnit() <= 0 {
 		p = append(p, "timeUnit must be more than 0")
+	} else if c.Rate != nil && *c.Rate > 0 && c.timeUnit()/time.Duration(*c.Rate) < minArrivalPeriod {
+		p = append(p, fmt.Sprintf("rate %d per timeUnit %s starts an iteration every %s; at most one per %s per instance (shard the test for more)",
+			*c.Rate, c.timeUnit(), c.timeUnit()/time.Duration(*c.Rate), minArrivalPeriod))
 	}
 	if c.Duration == nil {
 		p = append(p, "duration is required, e.g. \"1m\"")
@@ -102,6 +105,15 @@ func (c *RampingArrivalRate) validate() []string {
 	}
 	if c.timeUnit() <= 0 {
 		p = append(p, "timeUnit must be more than 0")
+	} else {
+		peak := orInt(c.StartRate, 0)
+		for _, s := range c.Stages {
+			peak = max(peak, s.Target)
+		}
+		if peak > 0 && c.timeUnit()/time.Duration(peak) < minArrivalPeriod {
+			p = append(p, fmt.Sprintf("a rate of %d per timeUnit %s starts an iteration every %s; at most one per %s per instance (shard the test for more)",
+				peak, c.timeUnit(), c.timeUnit()/time.Duration(peak), minArrivalPeriod))
+		}
 	}
 	p = append(p, validateArrivalVUs(c.PreAllocatedVUs, c.MaxVUs)...)
 	return p
@@ -148,6 +160,10 @@ func (c *RampingArrivalRate) startOf(k int64) (time.Duration, bool) {
 func (c *RampingArrivalRate) run(s *scenarioRun) error {
 	return runArrivals(s, c.regular(), c.initialVUs(s.tuple), c.maxVUs(s.tuple), c.startOf)
 }
+
+// minArrivalPeriod is the shortest gap between iteration starts one
+// instance schedules: a million a second.
+const minArrivalPeriod = time.Microsecond
 
 func validateArrivalVUs(pre, maxVUs *int64) []string {
 	var p []string

@@ -41,7 +41,7 @@ func NewVUsForBenchmark(ctx context.Context, p *Program, env map[string]string, 
 		_ = t.collector.close()
 		return nil, err
 	}
-	if err := t.pool.preallocate(int64(n)); err != nil {
+	if err := t.pool.preallocate(t.ctx, int64(n)); err != nil {
 		return fail(err)
 	}
 	sc := &PerVUIterations{BaseConfig: BaseConfig{Name: "bench", Executor: "per-vu-iterations"}}

@@ -55,6 +55,12 @@ func (o CameraOptions) validate() []string {
 	}
 	check("profiles", o.Profiles, netem.ProfileNames())
 	check("mix", o.Mix, []string{fleet.KindClip, fleet.KindSynthetic})
+	if o.RotateKeyAfter != nil && o.RotateKeyAfter.D() < time.Second {
+		p = append(p, fmt.Sprintf("rotateKeyAfter must be at least 1s (got %s): an E2EE epoch shorter than a fragment seals nothing", o.RotateKeyAfter))
+	}
+	if o.GOP != nil && (o.GOP.D() < 100*time.Millisecond || o.GOP.D() > 10*time.Second) {
+		p = append(p, fmt.Sprintf("gop must be from 100ms to 10s (got %s)", o.GOP))
+	}
 	if _, _, err := o.size(); err != nil {
 		p = append(p, err.Error())
 	}
@@ -105,8 +111,8 @@ func (c *ConstantCameras) run(s *scenarioRun) error        { return runCameras(s
 
 func (c *ConstantCameras) validate() []string {
 	var p []string
-	if orInt(c.Cameras, 1) <= 0 {
-		p = append(p, "cameras must be more than 0")
+	if n := orInt(c.Cameras, 1); n <= 0 || n > maxPlanUnits {
+		p = append(p, fmt.Sprintf("cameras must be from 1 to %d (got %d)", maxPlanUnits, n))
 	}
 	if c.Duration == nil {
 		p = append(p, "duration is required, e.g. \"1m\"")

@@ -93,11 +93,15 @@ func ParseScenario(name string, raw json.RawMessage) (ExecutorConfig, error) {
 	if !scenarioName.MatchString(name) {
 		return nil, fmt.Errorf("%w: %s: a name may only hold letters, digits, _ and -", ErrInvalidConfig, where)
 	}
-	var head struct {
-		Executor string `json:"executor"`
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
+		return nil, fmt.Errorf("%w: %s: must be an object such as {executor: 'constant-vus', vus: 10, duration: '30s'}", ErrInvalidConfig, where)
 	}
-	if err := json.Unmarshal(raw, &head); err != nil {
-		return nil, fmt.Errorf("%w: %s: must be an object: %v", ErrInvalidConfig, where, err)
+	var head struct{ Executor string }
+	if e, ok := fields["executor"]; ok {
+		if err := json.Unmarshal(e, &head.Executor); err != nil {
+			return nil, fmt.Errorf("%w: %s: executor must be a string (one of %s)", ErrInvalidConfig, where, strings.Join(ExecutorNames(), ", "))
+		}
 	}
 	if head.Executor == "externally-controlled" {
 		return nil, fmt.Errorf("%w: %s: executor externally-controlled was removed in k6 v2 and camstorm does not have it; use ramping-vus", ErrInvalidConfig, where)
@@ -110,14 +114,31 @@ func ParseScenario(name string, raw json.RawMessage) (ExecutorConfig, error) {
 		return nil, fmt.Errorf("%w: %s: unknown executor %q (one of %s)", ErrInvalidConfig, where, head.Executor, strings.Join(ExecutorNames(), ", "))
 	}
 	cfg := mk()
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(cfg); err != nil {
-		return nil, fmt.Errorf("%w: %s (%s): %s", ErrInvalidConfig, where, head.Executor, fieldProblem(err, cfg))
+	// Field by field, so every problem is reported, not just the first.
+	var problems []string
+	known := jsonFields(reflect.TypeOf(cfg).Elem())
+	for _, key := range slices.Sorted(maps.Keys(fields)) {
+		if !slices.Contains(known, key) {
+			problems = append(problems, fmt.Sprintf("unknown field %q (this executor has %s)", key, strings.Join(known, ", ")))
+			continue
+		}
+		one, _ := json.Marshal(map[string]json.RawMessage{key: fields[key]})
+		dec := json.NewDecoder(bytes.NewReader(one))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(cfg); err != nil {
+			problems = append(problems, fieldProblem(key, err))
+		}
 	}
 	b := cfg.Base()
 	b.Name = name
-	var problems []string
+	if len(problems) > 0 {
+		// Values that did not decode would be judged as their defaults.
+		errs := make([]error, len(problems))
+		for i, p := range problems {
+			errs[i] = fmt.Errorf("%w: %s (%s): %s", ErrInvalidConfig, where, head.Executor, p)
+		}
+		return nil, errors.Join(errs...)
+	}
 	if b.StartTime < 0 {
 		problems = append(problems, "startTime must be 0 or more")
 	}
@@ -135,18 +156,13 @@ func ParseScenario(name string, raw json.RawMessage) (ExecutorConfig, error) {
 	return cfg, nil
 }
 
-// fieldProblem words a strict-decoding error; an unknown field is named
-// with the fields the executor has.
-func fieldProblem(err error, cfg ExecutorConfig) string {
+// fieldProblem words a field's decoding error.
+func fieldProblem(field string, err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return fmt.Sprintf("field %q: got a JSON %s, want %s", te.Field, te.Value, goTypeWords(te.Type.String()))
+		return fmt.Sprintf("field %q: got a JSON %s, want %s", field, te.Value, goTypeWords(te.Type.String()))
 	}
-	msg := err.Error()
-	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return "unknown field " + f + " (this executor has " + strings.Join(jsonFields(reflect.TypeOf(cfg).Elem()), ", ") + ")"
-	}
-	return msg
+	return fmt.Sprintf("field %q: %v", field, err)
 }
 
 // jsonFields lists a struct's JSON field names, embedded structs' included.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -17,13 +18,16 @@ type Duration time.Duration
 func ParseDuration(s string) (Duration, error) {
 	s = strings.TrimSpace(s)
 	if ms, err := strconv.ParseFloat(s, 64); err == nil {
-		return Duration(ms * float64(time.Millisecond)), nil
+		return fromMillis(ms)
 	}
 	days := time.Duration(0)
 	if i := strings.IndexByte(s, 'd'); i > 0 {
 		n, err := strconv.Atoi(s[:i])
 		if err != nil {
 			return 0, fmt.Errorf("duration %q: want e.g. 30s, 1m30s, 2h or 1d12h", s)
+		}
+		if n < 0 || n > maxDays {
+			return 0, fmt.Errorf("duration %q: too long (at most %d days)", s, maxDays)
 		}
 		days, s = time.Duration(n)*24*time.Hour, s[i+1:]
 		if s == "" {
@@ -34,7 +38,25 @@ func ParseDuration(s string) (Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("duration %q: want e.g. 30s, 1m30s, 2h or 1d12h", s)
 	}
+	if d > math.MaxInt64-days {
+		return 0, fmt.Errorf("duration %q: too long (at most %d days)", s, maxDays)
+	}
 	return Duration(days + d), nil
+}
+
+// maxDays keeps day counts within a time.Duration (about 292 years).
+const maxDays = 100_000
+
+// fromMillis converts a number of milliseconds, refusing NaN, infinities
+// and values a time.Duration cannot hold.
+func fromMillis(ms float64) (Duration, error) {
+	switch {
+	case math.IsNaN(ms) || math.IsInf(ms, 0):
+		return 0, fmt.Errorf("duration %v: not a number of milliseconds", ms)
+	case math.Abs(ms) > float64(maxDays)*24*3600*1000:
+		return 0, fmt.Errorf("duration of %g ms: too long (at most %d days)", ms, maxDays)
+	}
+	return Duration(ms * float64(time.Millisecond)), nil
 }
 
 // UnmarshalJSON accepts a duration string or a number of milliseconds.
@@ -56,7 +78,11 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &ms); err != nil {
 		return fmt.Errorf("duration %s: want a string such as \"30s\" or a number of milliseconds", b)
 	}
-	*d = Duration(ms * float64(time.Millisecond))
+	v, err := fromMillis(ms)
+	if err != nil {
+		return err
+	}
+	*d = v
 	return nil
 }
 

@@ -202,10 +202,16 @@ func (p *vuPool) initialised() int64 {
 	return p.count
 }
 
-// preallocate initialises VUs until n exist.
-func (p *vuPool) preallocate(n int64) error {
+// preallocate initialises VUs until n exist or ctx ends.
+func (p *vuPool) preallocate(ctx context.Context, n int64) error {
 	var vus []*VU
 	for p.initialised() < n {
+		if err := ctx.Err(); err != nil {
+			for _, v := range vus {
+				p.put(v)
+			}
+			return err
+		}
 		v, err := p.get()
 		if err != nil {
 			for _, v := range vus {

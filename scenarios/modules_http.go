@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/camstorm/camstorm/results"
@@ -45,7 +47,11 @@ func (v *VU) httpModule() *sobek.Object {
 		var ranges [][2]int64
 		for _, a := range call.Arguments {
 			if o, ok := a.(*sobek.Object); ok && o.Get("min") != nil {
-				ranges = append(ranges, [2]int64{o.Get("min").ToInteger(), o.Get("max").ToInteger()})
+				hi := o.Get("max")
+				if hi == nil || sobek.IsUndefined(hi) {
+					panic(v.rt.NewTypeError("expectedStatuses({min, max}): max is missing"))
+				}
+				ranges = append(ranges, [2]int64{o.Get("min").ToInteger(), hi.ToInteger()})
 				continue
 			}
 			n := a.ToInteger()
@@ -189,7 +195,9 @@ func (v *VU) request(method, rawURL string, body, params sobek.Value) sobek.Valu
 		res.body = b
 		res.received = int64(len(b)) + headerBytes(resp.Header) + int64(len(resp.Status)+12)
 	}
+	tr.mu.Lock()
 	tr.end = time.Now()
+	tr.mu.Unlock()
 	v.emitHTTP(&res, &tr, p)
 	return v.responseObject(&res, &tr, p)
 }
@@ -228,6 +236,8 @@ func errorCode(err error) int {
 		return 1100
 	case strings.Contains(err.Error(), "tls") || strings.Contains(err.Error(), "certificate"):
 		return 1300
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return 1212
 	case errors.As(err, &opErr) && opErr.Op == "dial":
 		return 1210
 	}
@@ -245,7 +255,10 @@ func tlsVersionName(v uint16) string {
 }
 
 // traceTimes are a request's phases, as k6 splits http_req_duration.
+// The dial callbacks run on the transport's goroutines (a dial may even
+// finish after the request took another connection), hence the lock.
 type traceTimes struct {
+	mu                        sync.Mutex
 	start, end                time.Time
 	getConn, gotConn          time.Time
 	connectStart, connectDone time.Time
@@ -254,15 +267,23 @@ type traceTimes struct {
 }
 
 func (t *traceTimes) trace() *httptrace.ClientTrace {
+	at := func(field *time.Time, dial bool) {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if dial && !t.gotConn.IsZero() {
+			return // a dial that finished after the request got a connection
+		}
+		*field = time.Now()
+	}
 	return &httptrace.ClientTrace{
-		GetConn:              func(string) { t.getConn = time.Now() },
-		GotConn:              func(httptrace.GotConnInfo) { t.gotConn = time.Now() },
-		ConnectStart:         func(string, string) { t.connectStart = time.Now() },
-		ConnectDone:          func(string, string, error) { t.connectDone = time.Now() },
-		TLSHandshakeStart:    func() { t.tlsStart = time.Now() },
-		TLSHandshakeDone:     func(tls.ConnectionState, error) { t.tlsDone = time.Now() },
-		WroteRequest:         func(httptrace.WroteRequestInfo) { t.wroteRequest = time.Now() },
-		GotFirstResponseByte: func() { t.firstByte = time.Now() },
+		GetConn:              func(string) { at(&t.getConn, false) },
+		GotConn:              func(httptrace.GotConnInfo) { at(&t.gotConn, false) },
+		ConnectStart:         func(string, string) { at(&t.connectStart, true) },
+		ConnectDone:          func(string, string, error) { at(&t.connectDone, true) },
+		TLSHandshakeStart:    func() { at(&t.tlsStart, true) },
+		TLSHandshakeDone:     func(tls.ConnectionState, error) { at(&t.tlsDone, true) },
+		WroteRequest:         func(httptrace.WroteRequestInfo) { at(&t.wroteRequest, false) },
+		GotFirstResponseByte: func() { at(&t.firstByte, false) },
 	}
 }
 
@@ -276,11 +297,13 @@ func span(a, b time.Time) float64 {
 // phases returns k6's timings: blocked, connecting, tls_handshaking,
 // sending, waiting, receiving and duration (sending + waiting + receiving).
 func (t *traceTimes) phases() map[string]float64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	sending := span(t.gotConn, t.wroteRequest)
 	waiting := span(t.wroteRequest, t.firstByte)
 	receiving := span(t.firstByte, t.end)
 	return map[string]float64{
-		"blocked":         span(t.getConn, t.gotConn) - span(t.connectStart, t.connectDone) - span(t.tlsStart, t.tlsDone),
+		"blocked":         max(0, span(t.getConn, t.gotConn)-span(t.connectStart, t.connectDone)-span(t.tlsStart, t.tlsDone)),
 		"connecting":      span(t.connectStart, t.connectDone),
 		"tls_handshaking": span(t.tlsStart, t.tlsDone),
 		"sending":         sending,
@@ -293,7 +316,7 @@ func (t *traceTimes) phases() map[string]float64 {
 func (v *VU) emitHTTP(res *httpResult, tr *traceTimes, p requestParams) {
 	b := v.test.builtin
 	res.expected = res.err == "" && v.test.expected().expected(res.status)
-	tags := maps.Clone(v.tags)
+	tags := cloneTags(v.tags)
 	name := res.url
 	if n, ok := p.tags["name"]; ok {
 		name = n

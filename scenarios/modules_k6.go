@@ -2,7 +2,7 @@ package scenarios
 
 import (
 	"fmt"
-	"maps"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -18,7 +18,11 @@ func (v *VU) k6Module() *sobek.Object {
 	_ = m.Set("check", v.check)
 	_ = m.Set("group", v.groupFn)
 	_ = m.Set("sleep", func(seconds float64) {
-		if seconds > 0 {
+		switch {
+		case math.IsNaN(seconds) || seconds <= 0:
+		case seconds >= math.MaxInt64/float64(time.Second):
+			<-v.ctx.Done() // longer than a Duration holds: until the iteration ends
+		default:
 			wait.For(v.ctx, time.Duration(seconds*float64(time.Second)))
 		}
 	})
@@ -60,8 +64,7 @@ func (v *VU) check(call sobek.FunctionCall) sobek.Value {
 			ok = res.ToBoolean()
 		}
 		all = all && ok
-		tags := v.withTags(extra)
-		tags = maps.Clone(tags)
+		tags := cloneTags(v.withTags(extra))
 		tags["check"] = name
 		value := 0.0
 		if ok {
@@ -84,7 +87,7 @@ func (v *VU) groupFn(name string, fn sobek.Callable) sobek.Value {
 	}
 	outer, outerTags := v.group, v.tags
 	v.group = outer + "::" + name
-	v.tags = maps.Clone(outerTags)
+	v.tags = cloneTags(outerTags)
 	v.tags["group"] = v.group
 	start := time.Now()
 	defer func() {
@@ -114,6 +117,9 @@ func (v *VU) metricConstructor(kind string, typ results.MetricType) func(call so
 		if !v.initPhase {
 			panic(v.rt.NewTypeError("new %s(...) works only in the init context (top-level code), as in k6", kind))
 		}
+		if a := call.Argument(0); sobek.IsUndefined(a) || sobek.IsNull(a) {
+			panic(v.rt.NewTypeError("new %s(name[, isTime]): the metric needs a name", kind))
+		}
 		name := call.Argument(0).String()
 		contains := results.Default
 		if call.Argument(1).ToBoolean() {
@@ -134,6 +140,21 @@ func (v *VU) metricConstructor(kind string, typ results.MetricType) func(call so
 			}
 			arg := c.Argument(0)
 			value := arg.ToFloat()
+			switch x := arg.Export().(type) {
+			case bool:
+				value = 0
+				if x {
+					value = 1
+				}
+			case int64, float64:
+				if math.IsNaN(value) || math.IsInf(value, 0) {
+					panic(v.rt.NewTypeError("%s.add(%v): not a finite number", name, arg))
+				}
+			default:
+				if typ != results.Rate {
+					panic(v.rt.NewTypeError("%s.add(%s): a number or a boolean is expected", name, arg))
+				}
+			}
 			if typ == results.Rate {
 				value = 0
 				if arg.ToBoolean() {
@@ -224,14 +245,17 @@ func (t *vuTags) Get(key string) sobek.Value {
 	return nil
 }
 func (t *vuTags) Set(key string, val sobek.Value) bool {
-	tags := maps.Clone(t.v.tags)
+	if _, isObj := val.(*sobek.Object); isObj {
+		panic(t.v.rt.NewTypeError("exec.vu.tags.%s: a tag value must be a string, number or boolean", key))
+	}
+	tags := cloneTags(t.v.tags)
 	tags[key] = val.String()
 	t.v.tags = tags
 	return true
 }
 func (t *vuTags) Has(key string) bool { _, ok := t.v.tags[key]; return ok }
 func (t *vuTags) Delete(key string) bool {
-	tags := maps.Clone(t.v.tags)
+	tags := cloneTags(t.v.tags)
 	delete(tags, key)
 	t.v.tags = tags
 	return true
@@ -264,6 +288,9 @@ func (v *VU) dataModule() *sobek.Object {
 		val, err := parseJSON(v.rt, data)
 		if err != nil {
 			panic(v.rt.NewGoError(err))
+		}
+		if obj, ok := val.(*sobek.Object); !ok || obj.ClassName() != "Array" {
+			panic(v.rt.NewTypeError("SharedArray(%q, fn): fn must return an array", name))
 		}
 		return val.ToObject(v.rt)
 	})

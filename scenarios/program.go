@@ -209,9 +209,23 @@ func (p *Program) instantiate(rt *sobek.Runtime, modules map[string]*sobek.Objec
 	if err := rt.GlobalObject().DefineDataProperty(modulesGlobal, holder, sobek.FLAG_FALSE, sobek.FLAG_FALSE, sobek.FLAG_FALSE); err != nil {
 		return nil, err
 	}
-	promise := rt.CyclicModuleRecordEvaluate(p.main, p.resolve)
+	var promise *sobek.Promise
+	if _, err := protect(func() (sobek.Value, error) {
+		promise = rt.CyclicModuleRecordEvaluate(p.main, p.resolve)
+		return nil, nil
+	}); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrScript, err)
+	}
 	switch promise.State() {
 	case sobek.PromiseStateRejected:
+		if e, ok := promise.Result().Export().(error); ok {
+			var ie *sobek.InterruptedError
+			if errors.As(e, &ie) {
+				if ae, ok := ie.Value().(*abortError); ok {
+					return nil, fmt.Errorf("%w: %s", ErrAborted, ae.reason)
+				}
+			}
+		}
 		return nil, fmt.Errorf("%w: %s", ErrScript, describeJSError(promise.Result()))
 	case sobek.PromiseStatePending:
 		return nil, fmt.Errorf("%w: %s: top-level await that never settles", ErrScript, p.Path)

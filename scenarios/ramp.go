@@ -66,6 +66,12 @@ func stagesTotal(stages []Stage) time.Duration {
 	return d
 }
 
+// Bounds on ramping plans: a plan holds one step per unit it moves.
+const (
+	maxPlanUnits = 100_000_000
+	maxPlanSteps = 5_000_000
+)
+
 // validateStages checks a ramp: at least one stage, durations and targets
 // not negative, and something to run.
 func validateStages(start int64, stages []Stage, unit string) []string {
@@ -77,17 +83,28 @@ func validateStages(start int64, stages []Stage, unit string) []string {
 		p = append(p, fmt.Sprintf("the start %s must be 0 or more (got %d)", unit, start))
 	}
 	anything := start > 0
+	if start > maxPlanUnits {
+		p = append(p, fmt.Sprintf("the start %s must be at most %d (got %d)", unit, maxPlanUnits, start))
+	}
+	changes, from := int64(0), start
 	for i, s := range stages {
+		if s.Target >= 0 && s.Target <= maxPlanUnits {
+			changes += max(s.Target-from, from-s.Target)
+			from = s.Target
+		}
 		if s.Duration < 0 {
 			p = append(p, fmt.Sprintf("stages[%d].duration must be 0 or more (got %s)", i, s.Duration))
 		}
 		if s.Target < 0 {
 			p = append(p, fmt.Sprintf("stages[%d].target must be 0 or more (got %d)", i, s.Target))
 		}
-		if s.Target > 100_000_000 {
-			p = append(p, fmt.Sprintf("stages[%d].target must be at most 100000000 (got %d)", i, s.Target))
+		if s.Target > maxPlanUnits {
+			p = append(p, fmt.Sprintf("stages[%d].target must be at most %d (got %d)", i, maxPlanUnits, s.Target))
 		}
 		anything = anything || s.Target > 0
+	}
+	if changes > maxPlanSteps {
+		p = append(p, fmt.Sprintf("the stages move the %s by %d in all; at most %d steps fit one plan", unit, changes, maxPlanSteps))
 	}
 	if len(stages) > 0 && !anything {
 		p = append(p, fmt.Sprintf("either the start %s or some stage target must be more than 0", unit))

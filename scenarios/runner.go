@@ -41,7 +41,10 @@ const (
 
 // Errors that end a run before or outside its scenarios, by exit code.
 var (
-	ErrSetupTimeout    = errors.New("setup() timed out")
+	ErrSetupTimeout = errors.New("setup() timed out")
+	// ErrAborted is exec.test.abort() called where there is no run to end
+	// yet (init code): exit 108, as in k6.
+	ErrAborted         = errors.New("test aborted")
 	ErrTeardownTimeout = errors.New("teardown() timed out")
 )
 
@@ -52,6 +55,8 @@ func ExitCodeOf(err error) int {
 		return ExitOK
 	case errors.Is(err, ErrInvalidConfig), errors.Is(err, results.ErrThreshold), errors.Is(err, results.ErrMetric):
 		return ExitInvalidConfig
+	case errors.Is(err, ErrAborted):
+		return ExitScriptAborted
 	case errors.Is(err, ErrSetupTimeout):
 		return ExitSetupTimeout
 	case errors.Is(err, ErrTeardownTimeout):
@@ -319,9 +324,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		ctx: runCtx, cancel: cancel, program: cfg.Program, tuple: cfg.Segment, env: maps.Clone(cfg.Env),
 		registry: reg, builtin: defineBuiltins(reg), store: newTimelineStore(), checks: results.NewChecks(),
 		fleets: map[string]*cameras.Fleet{}, trace: cfg.Trace, log: cfg.Log, sharedData: map[string][]byte{},
+		tags: map[string]string{},
 	}
 	if t.env == nil {
 		t.env = map[string]string{}
+	}
+	t.store.OnSeriesWarning = func(n int) {
+		t.logf("warn", "%d distinct tag sets (time series) so far: each costs memory, a Trend's up to ~200 KiB; keep unique ids (stream, request id) out of tags", n)
 	}
 	t.collector = newCollector(t.store, nil)
 	res := &Result{}
@@ -377,6 +386,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := checkExecs(plan, initVU); err != nil {
 		return nil, err
 	}
+	if err := checkInstanceLimits(plan, cfg.Segment); err != nil {
+		return nil, err
+	}
 	if err := results.ValidateTrendStats(opts.SummaryTrendStats); err != nil {
 		return nil, fmt.Errorf("%w: summaryTrendStats: %v", ErrInvalidConfig, err)
 	}
@@ -411,7 +423,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	t.pool = &vuPool{newVU: t.newVU}
 	t.start = time.Now()
-	if err := t.pool.preallocate(initial); err != nil {
+	if err := t.pool.preallocate(runCtx, initial); err != nil {
 		t.collector.close()
 		return nil, err
 	}
@@ -423,6 +435,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	finish := func(runErr error) (*Result, error) {
 		stopTicker()
+		if t.httpClient != nil {
+			t.httpClient.CloseIdleConnections()
+		}
+		if n := t.errorsLogged.Load(); n > maxIterationErrorsLog {
+			t.logf("error", "%d iterations threw in all; the first %d are logged above", n, maxIterationErrorsLog)
+		}
 		elapsed := time.Since(t.start)
 		res.Duration = elapsed
 		if thresholds != nil {
@@ -563,7 +581,7 @@ func (t *testRun) lifecycle(name string, timeout time.Duration, timeoutErr error
 // for the caller to log (they never change the exit code).
 func HandleSummary(ctx context.Context, p *Program, env map[string]string, data map[string]any) (out map[string][]byte, ok bool, err error) {
 	t := &testRun{ctx: ctx, program: p, env: env, registry: results.NewRegistry(), store: results.NewStore(),
-		checks: results.NewChecks(), sharedData: map[string][]byte{}}
+		checks: results.NewChecks(), sharedData: map[string][]byte{}, tags: map[string]string{}, cancel: func() {}}
 	t.builtin = defineBuiltins(t.registry)
 	t.collector = newCollector(t.store, nil)
 	v, err := t.newVU(0)
@@ -604,6 +622,34 @@ func HandleSummary(ctx context.Context, p *Program, env map[string]string, data 
 	return out, true, nil
 }
 
+// What one instance runs at most; larger tests are sharded.
+const (
+	MaxInstanceVUs     = 100_000
+	MaxInstanceCameras = 20_000
+)
+
+// checkInstanceLimits refuses plans one instance cannot hold, before any
+// VU or camera exists, naming how many shards would.
+func checkInstanceLimits(plan Plan, t *segment.Tuple) error {
+	var vus, cams int64
+	for _, sc := range plan.Scenarios {
+		vus += sc.maxVUs(t)
+		if cs, ok := sc.(cameraScenario); ok {
+			cams += maxCount(ownedSteps(cs.steps(), t))
+		}
+	}
+	var errs []error
+	if vus > MaxInstanceVUs {
+		errs = append(errs, fmt.Errorf("%w: the scenarios need up to %d VUs on this instance; one instance runs at most %d (about 114 KiB each): run it as %d shards with --shard i/n",
+			ErrInvalidConfig, vus, MaxInstanceVUs, (vus+MaxInstanceVUs-1)/MaxInstanceVUs))
+	}
+	if cams > MaxInstanceCameras {
+		errs = append(errs, fmt.Errorf("%w: the scenarios stream up to %d cameras on this instance; one instance runs at most %d: run it as %d shards with --shard i/n",
+			ErrInvalidConfig, cams, MaxInstanceCameras, (cams+MaxInstanceCameras-1)/MaxInstanceCameras))
+	}
+	return errors.Join(errs...)
+}
+
 // checkExecs makes sure every JS scenario's exec function is exported.
 func checkExecs(plan Plan, v *VU) error {
 	var errs []error
@@ -614,7 +660,10 @@ func checkExecs(plan Plan, v *VU) error {
 		b := sc.Base()
 		if _, ok := v.exported(b.execName()); !ok {
 			what := fmt.Sprintf("exports no function %q", b.execName())
-			if b.Exec == "" {
+			switch val := v.exports.Get(b.execName()); {
+			case val != nil && !sobek.IsUndefined(val):
+				what = fmt.Sprintf("exports %q, but as a %s, not a function", b.execName(), val.ExportType())
+			case b.Exec == "":
 				what = "has no default export (export default function () {...})"
 			}
 			errs = append(errs, fmt.Errorf("%w: scenario %q: the script %s", ErrInvalidConfig, b.Name, what))

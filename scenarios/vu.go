@@ -174,12 +174,19 @@ func (v *VU) metadata() map[string]string {
 	return map[string]string{"vu": strconv.FormatInt(v.idInTest, 10), "iter": strconv.FormatInt(v.iter-1, 10)}
 }
 
+// cloneTags copies a tag set; never nil, so it can be written to.
+func cloneTags(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m)+1)
+	maps.Copy(out, m)
+	return out
+}
+
 // withTags returns the VU's tags plus extra.
 func (v *VU) withTags(extra map[string]string) map[string]string {
 	if len(extra) == 0 {
 		return v.tags
 	}
-	t := maps.Clone(v.tags)
+	t := cloneTags(v.tags)
 	maps.Copy(t, extra)
 	return t
 }
@@ -225,7 +232,7 @@ func (v *VU) call(ctx context.Context, fn sobek.Callable, args ...sobek.Value) (
 		defer wg.Done()
 		v.rt.Interrupt(errInterrupted)
 	})
-	res, err := fn(sobek.Undefined(), args...)
+	res, err := protect(func() (sobek.Value, error) { return fn(sobek.Undefined(), args...) })
 	if stop() {
 		wg.Done()
 	}
@@ -241,6 +248,17 @@ func (v *VU) call(ctx context.Context, fn sobek.Callable, args ...sobek.Value) (
 		}
 	}
 	return res, err
+}
+
+// protect turns a Go panic escaping a native function into an error, so a
+// bug in a module fails the iteration instead of the process.
+func protect(f func() (sobek.Value, error)) (v sobek.Value, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error in a camstorm module (please report it): %v", r)
+		}
+	}()
+	return f()
 }
 
 // settle waits for a promise an async function returned; the runtime runs
