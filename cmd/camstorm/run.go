@@ -32,6 +32,9 @@ type runFlags struct {
 	duration                             string
 	segment, sequence, shard, startAt    string
 	noThresholds, quiet, noSystemEnv     bool
+	// k6's option flags.
+	trendStats, timeUnit, userAgent string
+	noSetup, noTeardown, insecure   bool
 }
 
 func newRunCommand() *cobra.Command {
@@ -118,6 +121,12 @@ exec.test.fail(); 1 the harness failed (stack could not start, I/O).`,
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress lines")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve the run's metrics for Prometheus at http://ADDR/metrics while it runs (e.g. :9464; docs/grafana has a dashboard)")
 	fl.BoolVar(&f.noSystemEnv, "no-system-env-vars", false, "do not pass the system environment into __ENV")
+	fl.StringVar(&f.trendStats, "summary-trend-stats", "", "Trend columns of the summary, e.g. avg,p(90),p(99),p(99.9),max")
+	fl.StringVar(&f.timeUnit, "summary-time-unit", "", "show time values of the summary in s, ms or us")
+	fl.BoolVar(&f.noSetup, "no-setup", false, "do not run setup()")
+	fl.BoolVar(&f.noTeardown, "no-teardown", false, "do not run teardown()")
+	fl.BoolVar(&f.insecure, "insecure-skip-tls-verify", false, "k6/http: do not verify TLS certificates")
+	fl.StringVar(&f.userAgent, "user-agent", "", "k6/http's User-Agent header")
 	return cmd
 }
 
@@ -134,6 +143,24 @@ func (e *codedError) Unwrap() error { return e.err }
 func runOptionFlags(cmd *cobra.Command, f *runFlags) (scenarios.Options, error) {
 	var o scenarios.Options
 	fl := cmd.Flags()
+	if fl.Changed("summary-trend-stats") {
+		o.SummaryTrendStats = strings.Split(f.trendStats, ",")
+	}
+	if fl.Changed("summary-time-unit") {
+		o.SummaryTimeUnit = &f.timeUnit
+	}
+	if fl.Changed("no-setup") {
+		o.NoSetup = &f.noSetup
+	}
+	if fl.Changed("no-teardown") {
+		o.NoTeardown = &f.noTeardown
+	}
+	if fl.Changed("insecure-skip-tls-verify") {
+		o.InsecureSkipTLSVerify = &f.insecure
+	}
+	if fl.Changed("user-agent") {
+		o.UserAgent = &f.userAgent
+	}
 	if fl.Changed("vus") {
 		o.VUs = &f.vus
 	}
@@ -263,14 +290,23 @@ func runScript(cmd *cobra.Command, path string, f *runFlags) error {
 		}
 	}
 	for _, spec := range f.outs {
-		if file, ok := strings.CutPrefix(spec, "camstorm="); ok {
+		if file, ok := strings.CutPrefix(spec, "camstorm="); ok || spec == "camstorm" {
+			// Written at the end: make sure now that it can be, not after an hour.
+			if err := checkWritable(file); err != nil {
+				closeOutputs()
+				return &codedError{exitFailure, fmt.Errorf("--out %s: %w", spec, err)}
+			}
 			resultsFile = file
 			continue
+		}
+		if _, _, err := results.ParseOutput(spec); err != nil {
+			closeOutputs()
+			return usage(fmt.Errorf("--out %s: %w (kinds: json=FILE, csv=FILE, camstorm=FILE)", spec, err))
 		}
 		o, err := results.OpenOutput(spec, cmd.OutOrStdout(), results.OutputOptions{})
 		if err != nil {
 			closeOutputs()
-			return usage(fmt.Errorf("--out %s: %w (kinds: json=FILE, csv=FILE, camstorm=FILE)", spec, err))
+			return &codedError{exitFailure, fmt.Errorf("--out %s: %w", spec, err)}
 		}
 		outputs = append(outputs, o)
 	}
@@ -336,6 +372,23 @@ func runScript(cmd *cobra.Command, path string, f *runFlags) error {
 		return &codedError{res.ExitCode, errSilent}
 	}
 	return nil
+}
+
+// checkWritable makes sure a file can be created at path, leaving nothing.
+func checkWritable(path string) error {
+	if strings.TrimSpace(path) == "" {
+		return errors.New("no file named: want camstorm=FILE")
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	probe, err := os.CreateTemp(dir, ".camstorm-probe-*")
+	if err != nil {
+		return fmt.Errorf("cannot write in %s: %w", dir, err)
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
 }
 
 func failedThresholds(v []results.Verdict) string {

@@ -54,6 +54,14 @@ export default function () { exec.test.abort('stop here'); }`, nil, 108, "stop h
 import exec from 'k6/execution';
 export default function () { exec.test.fail('bad data'); }`, nil, 110, ""},
 		{"bad flag value is 104", `export default function () {}`, []string{"--duration", "soon"}, 104, "--duration"},
+		{"an unknown output kind is 104", `export default function () {}`, []string{"--out", "influxdb=http://x"}, 104, "kinds: json=FILE"},
+		{"an unwritable results file fails before the run", `export default function () { throw new Error('ran'); }`,
+			[]string{"--out", "camstorm=/proc/no/such/results.json"}, 1, "--out camstorm=/proc/no/such/results.json"},
+		{"a results file with no name", `export default function () {}`, []string{"--out", "camstorm="}, 1, "want camstorm=FILE"},
+		{"k6's summary flags", `
+import { Trend } from 'k6/metrics';
+const t = new Trend('work_ms', true);
+export default function () { t.add(20); }`, []string{"--summary-trend-stats", "p(99.9),max", "--summary-mode", "compact", "--no-setup"}, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"run", writeScript(t, tc.script), "-q"}, tc.args...)
