@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -172,6 +173,9 @@ func (t *testRun) rotateKeys(ctx context.Context, fleets []*cameras.Fleet) (int,
 	client := kms.New(kms.Options{BaseEndpoint: aws.String(t.kmsURL), Region: sim.Region, Credentials: sim.Credentials, HTTPClient: sim.HTTP})
 	for _, id := range slices.Sorted(maps.Keys(keys)) {
 		if _, err := client.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: aws.String(id)}); err != nil {
+			if strings.HasPrefix(id, "alias/aws/") || strings.Contains(id, ":alias/aws/") {
+				return 0, fmt.Errorf("rotateKeys(): the streams use the AWS-managed key %s, which AWS rotates itself and cannot be rotated on demand; create the streams with a customer managed key (KmsKeyId) to rotate it: %w", id, err)
+			}
 			return 0, fmt.Errorf("rotateKeys(): rotating %s: %w", id, err)
 		}
 	}

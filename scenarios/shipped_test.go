@@ -96,6 +96,15 @@ func TestShippedScenariosRunAsIs(t *testing.T) {
 			if res.ExitCode != 0 {
 				t.Fatalf("%s with %v: exit %d (%s)\n%s\nlog:\n%s", tc.script, tc.env, res.ExitCode, res.Abort, summary.String(), log.String())
 			}
+			// Thresholds such as count==0 or p(99)<X pass on no samples at
+			// all; each scenario must have done its work.
+			work := map[string]string{"smoke.js": "camera_fragments_persisted", "ramp.js": "camera_fragments_persisted",
+				"soak.js": "camera_fragments_persisted", "reconnect-storm.js": "camera_fragments_persisted",
+				"rotation-under-load.js": "camera_fragments_persisted", "consumer-fanout.js": "viewer_fragments",
+				"control-plane.js": "http_reqs"}[tc.script]
+			if a, ok := res.SummaryInput.Aggregate(work, results.Selector{Metric: work}); !ok || a.Sum == 0 {
+				t.Fatalf("%s: no %s at all: the scenario did nothing its thresholds could judge", tc.script, work)
+			}
 			if tc.want != nil {
 				tc.want(t, func(metric, sel string) results.Aggregate {
 					s := results.Selector{Metric: metric}
