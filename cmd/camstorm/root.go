@@ -32,6 +32,7 @@ Start with:
 	root.AddCommand(newDeviceCheckCommand())
 	root.AddCommand(newConformCommand())
 	root.AddCommand(newRunCommand(), newResultsCommand())
+	root.AddCommand(newReportCommand())
 	return root
 }
 
