@@ -165,7 +165,11 @@ func (b *builder) metrics() []MetricRow {
 			continue
 		}
 		for _, tag := range breakdownTags {
-			for _, v := range b.tagValues(name, tag) {
+			vals := b.tagValues(name, tag)
+			if tag == tagProfile && len(vals) == 1 && b.allTagged(name, tag) {
+				continue // one profile: its rows would repeat the metric's
+			}
+			for _, v := range vals {
 				sel := results.Selector{Metric: name, Tags: map[string]string{tag: v}}
 				if row, ok := b.row(m, name+"{"+tag+":"+v+"}", sel); ok {
 					rows = append(rows, row)
@@ -190,6 +194,16 @@ func (b *builder) tagValues(metric, tag string) []string {
 		vals = vals[:maxTagValues]
 	}
 	return vals
+}
+
+// allTagged reports whether every series of a metric carries tag.
+func (b *builder) allTagged(metric, tag string) bool {
+	for _, ss := range b.byMetric[metric] {
+		if ss.Tags[tag] == "" {
+			return false
+		}
+	}
+	return true
 }
 
 // row is one metric or sub-series over the whole run.

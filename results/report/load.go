@@ -38,6 +38,9 @@ const (
 	MaxLineBytes = 1 << 20
 	// MaxDocumentBytes caps a fleet or conformance report.
 	MaxDocumentBytes = 256 << 20
+	// MaxReplaySeries caps the distinct series replayed from NDJSON and
+	// CSV; samples of further tag sets are refused and counted.
+	MaxReplaySeries = 100_000
 	// peekBytes is how much of a file detection looks at.
 	peekBytes = 64 << 10
 )
@@ -238,6 +241,17 @@ func byKeys(head []byte) string {
 			}
 			return bySchema(s)
 		}
+		if key == "type" {
+			// An NDJSON record whose first line is longer than the peek.
+			var s string
+			if dec.Decode(&s) != nil {
+				break
+			}
+			if s == "Metric" || s == "Point" {
+				return FileNDJSON
+			}
+			continue
+		}
 		var skip json.RawMessage
 		if dec.Decode(&skip) != nil {
 			break
@@ -325,13 +339,15 @@ type replay struct {
 	bad        int64 // unreadable lines
 	long       int64 // lines over MaxLineBytes
 	refused    int64 // samples whose metric could not be defined
+	capped     int64 // samples refused for MaxReplaySeries
+	series     map[string]bool
 	batch      []results.Sample
 }
 
 func newReplay() *replay {
 	s := results.NewStore()
 	s.Timelines = true
-	return &replay{reg: results.NewRegistry(), store: s, specs: map[string][]results.ThresholdSpec{}}
+	return &replay{reg: results.NewRegistry(), store: s, specs: map[string][]results.ThresholdSpec{}, series: map[string]bool{}}
 }
 
 // lines calls fn with each line of r (without its newline); lines longer
@@ -525,6 +541,13 @@ func (rp *replay) add(name string, at time.Time, v float64, tags map[string]stri
 	if len(tags) == 0 {
 		tags = nil
 	}
+	if key := name + "\x00" + results.SeriesKey(tags); !rp.series[key] {
+		if len(rp.series) >= MaxReplaySeries {
+			rp.capped++
+			return
+		}
+		rp.series[key] = true
+	}
 	if !at.IsZero() {
 		if rp.start.IsZero() || at.Before(rp.start) {
 			rp.start = at
@@ -565,6 +588,9 @@ func (rp *replay) run() *Run {
 	}
 	if n := rp.refused + rp.store.Dropped(); n > 0 {
 		run.Notes = append(run.Notes, fmt.Sprintf("%d samples were refused (bad metric name, type conflict, or a value that is not a number).", n))
+	}
+	if rp.capped > 0 {
+		run.Notes = append(run.Notes, fmt.Sprintf("%d samples were refused: they would have made more than %d series.", rp.capped, MaxReplaySeries))
 	}
 	if len(rp.sources) > 1 {
 		run.Notes = append(run.Notes, fmt.Sprintf("%d sample files replayed into one run.", len(rp.sources)))

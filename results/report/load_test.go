@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -372,6 +373,7 @@ func TestDetectKind(t *testing.T) {
 		{`{"schema":"camstorm.conformance/v1","target":"x"}`, FileConformance},
 		{"{\n  \"config\": {\"cameras\": 3},\n  \"start\": \"x\",\n  \"cameras_undelivered\": 0", FileFleet},
 		{"{\n  \"config\": {\"cameras\": 3}", ""},
+		{`{"type":"Point","data":{"tags":{"x":"` + strings.Repeat("a", 100) + `…`, FileNDJSON},
 		{"[1,2]", ""},
 		{"", ""},
 	} {
@@ -437,4 +439,18 @@ func FuzzLoad(f *testing.F) {
 		}
 		_ = detectKind(data)
 	})
+}
+
+// TestReplaySeriesCap checks that tag sets past MaxReplaySeries are
+// refused rather than held.
+func TestReplaySeriesCap(t *testing.T) {
+	rp := newReplay()
+	at := time.Unix(1_800_000_000, 0)
+	for i := range MaxReplaySeries + 10 {
+		rp.add(mIterations, at, 1, map[string]string{"i": strconv.Itoa(i)})
+	}
+	rp.flush()
+	if n := rp.store.SeriesCount(); n != MaxReplaySeries || rp.capped != 10 {
+		t.Errorf("%d series held and %d samples refused, want %d and 10", n, rp.capped, MaxReplaySeries)
+	}
 }
