@@ -336,6 +336,24 @@ func TestDashboardQueriesMatchScrapes(t *testing.T) {
 			}
 		}
 	}
+	for _, v := range readDashboard(t).Templating.List {
+		if v.Type != "query" {
+			continue
+		}
+		var q struct{ Query string }
+		if err := json.Unmarshal(v.Query, &q); err != nil {
+			t.Errorf("variable %s: query %s: %v", v.Name, v.Query, err)
+			continue
+		}
+		m := labelValues.FindStringSubmatch(q.Query)
+		if m == nil {
+			t.Errorf("variable %s: query %q is not label_values(METRIC, LABEL)", v.Name, q.Query)
+			continue
+		}
+		if f, ok := lookup(harness, m[1]); !ok || !f.labels[m[2]] {
+			t.Errorf("variable %s: %s with label %s is not in the harness's scrape", v.Name, m[1], m[2])
+		}
+	}
 	slices.Sort(onlyDeclared)
 	t.Logf("queried metrics declared but not seen in this clean run: %s", strings.Join(slices.Compact(onlyDeclared), ", "))
 }
@@ -345,6 +363,9 @@ func TestDashboardQueriesMatchScrapes(t *testing.T) {
 func optionalLabel(l string) bool {
 	return l == "scenario" || l == "profile"
 }
+
+// labelValues is the Grafana variable query the dashboard uses.
+var labelValues = regexp.MustCompile(`^label_values\(\s*([A-Za-z_:][A-Za-z0-9_:]*)\s*,\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)$`)
 
 // stackName finds a metric name in the stack's metric definitions.
 var stackName = regexp.MustCompile(`Name:\s*"(camstorm_[a-z_]+)"`)
