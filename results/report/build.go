@@ -41,6 +41,10 @@ const (
 	tagErrorID = "error_id"
 )
 
+// problemCounters are the camera counters shown as 0 when the run
+// defined them but never counted one.
+var problemCounters = map[string]bool{mReconnects: true, mAckErrors: true, mDrops: true, mLost: true, mIntegrity: true, "camera_unverified": true}
+
 // breakdownTags are the tags a metric's sub-series are shown by, in this
 // order, each as its own rows.
 var breakdownTags = []string{tagAck, tagReason, tagErrorID, tagProfile}
@@ -159,11 +163,16 @@ func (b *builder) metrics() []MetricRow {
 	var rows []MetricRow
 	for _, name := range names {
 		m := b.metricOf(name)
-		if row, ok := b.row(m, name, results.Selector{Metric: name}); ok {
-			rows = append(rows, row)
-		} else {
+		row, ok := b.row(m, name, results.Selector{Metric: name})
+		if !ok {
+			if m != nil && m.Type == results.Counter && problemCounters[name] {
+				// Defined but never counted: nothing went wrong, which a
+				// reader (and Compare) should see as 0.
+				rows = append(rows, MetricRow{Name: name, Type: m.Type.String(), Values: map[string]float64{"count": 0, "rate": 0}})
+			}
 			continue
 		}
+		rows = append(rows, row)
 		for _, tag := range breakdownTags {
 			vals := b.tagValues(name, tag)
 			if tag == tagProfile && len(vals) == 1 && b.allTagged(name, tag) {

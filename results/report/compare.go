@@ -88,6 +88,9 @@ func Compare(base, cand *Run) Comparison {
 	for _, br := range base.Metrics {
 		baseNames[br.Name] = true
 		cr, ok := candRows[br.Name]
+		if !ok && isBad(br.Name) && br.Type == "counter" {
+			cr, ok = zeroRow(br), true // a problem counter never counted is 0
+		}
 		if !ok {
 			cmp.OnlyBase = append(cmp.OnlyBase, br.Name)
 			continue
@@ -106,8 +109,22 @@ func Compare(base, cand *Run) Comparison {
 		}
 	}
 	for _, r := range cand.Metrics {
-		if !baseNames[r.Name] {
+		if baseNames[r.Name] {
+			continue
+		}
+		if !isBad(r.Name) || r.Type != "counter" {
 			cmp.OnlyCandidate = append(cmp.OnlyCandidate, r.Name)
+			continue
+		}
+		// A problem counter the baseline never counted was 0 there.
+		for _, st := range compared {
+			if cv, ok := r.Values[st]; ok {
+				d := diff(r, st, 0, cv)
+				if d.Worse {
+					cmp.Regressions++
+				}
+				cmp.Metrics = append(cmp.Metrics, d)
+			}
 		}
 	}
 	candV := map[string]Verdict{}
@@ -126,6 +143,15 @@ func Compare(base, cand *Run) Comparison {
 		cmp.Verdicts = append(cmp.Verdicts, vd)
 	}
 	return cmp
+}
+
+// zeroRow is row with every value 0.
+func zeroRow(row MetricRow) MetricRow {
+	z := MetricRow{Name: row.Name, Type: row.Type, Unit: row.Unit, Values: map[string]float64{}}
+	for k := range row.Values {
+		z.Values[k] = 0
+	}
+	return z
 }
 
 // diff compares one statistic.

@@ -19,6 +19,7 @@ func TestCompare(t *testing.T) {
 	}, Verdicts: []Verdict{{Name: "camera_lost", Expr: "count==0", OK: true}, {Name: "checks", Expr: "rate>0.9", OK: true}}}
 	cand := &Run{Meta: Meta{Title: "cand"}, Metrics: []MetricRow{
 		lat(1200), ctr(mPersisted, 950, 80), ctr(mLost, 2, 0.2), ctr(mReconnects, 4, 0.4), failed(0.01), ctr("only_cand", 1, 1),
+		ctr(mAckErrors+"{error_id:4000}", 3, 0.3),
 	}, Verdicts: []Verdict{{Name: "camera_lost", Expr: "count==0", Got: 2, OK: false}, {Name: "checks", Expr: "rate>0.9", OK: true}}}
 	c := Compare(base, cand)
 	want := map[string]bool{ // name stat → flagged worse
@@ -31,6 +32,7 @@ func TestCompare(t *testing.T) {
 		mLost + " rate":                           true,
 		mReconnects + " count":                    false,
 		"http_req_failed rate":                    true,
+		mAckErrors + "{error_id:4000} count":      true,
 	}
 	got := map[string]MetricDiff{}
 	for _, d := range c.Metrics {
@@ -55,8 +57,8 @@ func TestCompare(t *testing.T) {
 	if len(c.Verdicts) != 2 || !c.Verdicts[0].Flipped || c.Verdicts[1].Flipped {
 		t.Errorf("verdicts %+v, want camera_lost flipped and checks not", c.Verdicts)
 	}
-	if c.Regressions != 6 {
-		t.Errorf("regressions %d, want 6 (p99, persisted rate, lost count and rate, failed rate, a flipped verdict)", c.Regressions)
+	if c.Regressions != 8 {
+		t.Errorf("regressions %d, want 8 (p99, persisted rate, lost count and rate, failed rate, ACK errors count and rate where the base had none, a flipped verdict)", c.Regressions)
 	}
 	if len(c.OnlyBase) != 1 || c.OnlyBase[0] != "only_base" || len(c.OnlyCandidate) != 1 || c.OnlyCandidate[0] != "only_cand" {
 		t.Errorf("only base %v, only candidate %v; want [only_base] and [only_cand]", c.OnlyBase, c.OnlyCandidate)

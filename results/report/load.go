@@ -452,6 +452,7 @@ func (rp *replay) csv(r *bufio.Reader) error {
 		}
 		if cols == nil {
 			cols = rec
+			cols[0] = strings.TrimPrefix(cols[0], "\ufeff")
 			return
 		}
 		if len(rec) != len(cols) || len(rec) < 3 {

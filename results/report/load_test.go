@@ -349,6 +349,7 @@ func TestLoadErrors(t *testing.T) {
 		{"badschema.json", "{\n  \"schema\": \"camstorm.results/v1\",\n  \"metrics\": 3\n}", "results file"},
 		{"badconf.json", "{\n  \"schema\": \"camstorm.conformance/v1\",\n  \"results\": 3\n}", "conformance report"},
 		{"csvnohead.csv", "metric_name,timestamp,metric_value\nx,notatime,1\n", ""},
+		{"bom.csv", "\ufeffmetric_name,timestamp,metric_value\niterations,1800000000,1\n", ""},
 	} {
 		p := writeFile(t, filepath.Join(dir, tc.name), []byte(tc.content))
 		_, err := Load(p)
