@@ -123,7 +123,7 @@ func newRunView(r *Run, id string) runView {
 			v.VerdictsFailed++
 		}
 	}
-	for _, c := range r.Charts {
+	for _, c := range splitByMagnitude(r.Charts) {
 		svg := chartSVG(c, r.Meta.Start)
 		if svg == "" {
 			continue
@@ -169,6 +169,64 @@ func newRunView(r *Run, id string) runView {
 		v.Capacity = newCapacityView(r.Capacity)
 	}
 	return v
+}
+
+// magnitudeGap is how many times larger one line's peak may be than
+// another's before they stop sharing an axis (bytes/s would flatten
+// fragments/s to the floor).
+const magnitudeGap = 50
+
+// splitByMagnitude gives lines whose peaks differ by more than
+// magnitudeGap charts of their own; the first keeps the chart's ID, the
+// others get "<id>-2", "<id>-3"…
+func splitByMagnitude(charts []Chart) []Chart {
+	var out []Chart
+	for _, c := range charts {
+		type group struct {
+			peak  float64
+			lines []Line
+		}
+		var groups []*group
+		for _, l := range c.Lines {
+			peak := 0.0
+			for _, p := range l.Points {
+				if !math.IsNaN(p.V) && !math.IsInf(p.V, 0) {
+					peak = math.Max(peak, math.Abs(p.V))
+				}
+			}
+			var into *group
+			for _, g := range groups {
+				lo, hi := math.Min(g.peak, peak), math.Max(g.peak, peak)
+				if lo == 0 || hi <= lo*magnitudeGap {
+					into = g
+					break
+				}
+			}
+			if into == nil {
+				into = &group{}
+				groups = append(groups, into)
+			}
+			into.peak = math.Max(into.peak, peak)
+			into.lines = append(into.lines, l)
+		}
+		if len(groups) <= 1 {
+			out = append(out, c)
+			continue
+		}
+		for i, g := range groups {
+			part := Chart{ID: c.ID, Title: c.Title, Unit: c.Unit, Lines: g.lines}
+			if i > 0 {
+				part.ID = fmt.Sprintf("%s-%d", c.ID, i+1)
+				labels := make([]string, len(g.lines))
+				for j, l := range g.lines {
+					labels[j] = l.Label
+				}
+				part.Title = c.Title + ": " + strings.Join(labels, ", ")
+			}
+			out = append(out, part)
+		}
+	}
+	return out
 }
 
 func metaRows(r *Run) []keyValue {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -392,6 +393,33 @@ func TestWriteHTMLGapsWhereBucketsAreEmpty(t *testing.T) {
 		}
 		if n := len(g[0].all(tag("path"))); n != tc.want {
 			t.Errorf("points at %v: %d paths, want %d", tc.points, n, tc.want)
+		}
+	}
+}
+
+func TestWriteHTMLSplitsLinesOfDifferentMagnitude(t *testing.T) {
+	for _, tc := range []struct {
+		peaks []float64
+		want  map[string][]string // chart ID → its lines
+	}{
+		{[]float64{10, 12}, map[string][]string{"throughput": {"a", "b"}}},
+		{[]float64{10, 120000}, map[string][]string{"throughput": {"a"}, "throughput-2": {"b"}}},
+		{[]float64{10, 120000, 0}, map[string][]string{"throughput": {"a", "c"}, "throughput-2": {"b"}}},
+		{[]float64{10, 120000, 11, 100000}, map[string][]string{"throughput": {"a", "c"}, "throughput-2": {"b", "d"}}},
+	} {
+		c := report.Chart{ID: "throughput", Title: "Throughput", Unit: "/s"}
+		for i, p := range tc.peaks {
+			c.Lines = append(c.Lines, report.Line{Label: string(rune('a' + i)), Points: pts(p/2, p)})
+		}
+		doc := parsePage(t, render(t, []*report.Run{{Meta: report.Meta{Title: "split"}, Charts: []report.Chart{c}}}, nil))
+		got := map[string][]string{}
+		for _, svg := range doc.all(withAttr("svg", "data-chart", "")) {
+			for _, g := range svg.all(func(n *node) bool { _, ok := n.attrs["data-line"]; return ok }) {
+				got[svg.attrs["data-chart"]] = append(got[svg.attrs["data-chart"]], g.attrs["data-line"])
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("lines peaking at %v: charts %v, want %v", tc.peaks, got, tc.want)
 		}
 	}
 }

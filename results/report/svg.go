@@ -308,11 +308,12 @@ func formatX(x float64, isTime bool) string {
 	return out
 }
 
-// formatValue formats a value in its unit: "250 ms", "1.5k /s", "12 cameras".
+// formatValue formats a value in its unit: "250 ms", "1.5k /s", "12
+// cameras"; a plain count has no unit.
 func formatValue(v float64, unit string) string {
 	n := formatNumber(v)
 	switch unit {
-	case "":
+	case "", "count":
 		return n
 	case "%":
 		return n + "%"
