@@ -123,6 +123,11 @@ type Progress struct {
 	Iterations  int64
 	Interrupted int64
 	Scenarios   int // still running
+	// Running totals of what was delivered and what went wrong.
+	Persisted int64 // fragments PERSISTED
+	Bytes     int64 // media bytes sent by cameras
+	HTTPReqs  int64
+	Errors    int64 // ERROR ACKs, failed HTTP requests, failed checks
 }
 
 // Result is what a run produced.
@@ -702,8 +707,10 @@ func (t *testRun) startTicker(cfg Config, th *results.Thresholds) (stop func()) 
 							running++
 						}
 					}
-					cfg.Progress(Progress{Elapsed: now.Sub(t.start), VUs: vus, VUsMax: vusMax, Cameras: cams,
-						Iterations: t.completed.Load(), Interrupted: t.interrupted.Load(), Scenarios: running})
+					p := Progress{Elapsed: now.Sub(t.start), VUs: vus, VUsMax: vusMax, Cameras: cams,
+						Iterations: t.completed.Load(), Interrupted: t.interrupted.Load(), Scenarios: running}
+					t.progressTotals(&p, now.Sub(t.start))
+					cfg.Progress(p)
 				}
 				if th != nil && now.Sub(last) >= thresholdEvery {
 					last = now
@@ -720,6 +727,21 @@ func (t *testRun) startTicker(cfg Config, th *results.Thresholds) (stop func()) 
 		close(done)
 		wg.Wait()
 	}
+}
+
+// progressTotals fills the delivered and error totals from the store.
+func (t *testRun) progressTotals(p *Progress, elapsed time.Duration) {
+	sum := func(metric string) int64 {
+		a, _ := t.store.Aggregate(metric, results.Selector{Metric: metric}, elapsed)
+		switch a.Type {
+		case results.Rate:
+			return a.Fails
+		default:
+			return int64(a.Sum)
+		}
+	}
+	p.Persisted, p.Bytes, p.HTTPReqs = sum("camera_fragments_persisted"), sum("camera_bytes"), sum("http_reqs")
+	p.Errors = sum("camera_ack_errors") + sum("http_req_failed") + sum("checks")
 }
 
 func failedKeys(v []results.Verdict) string {

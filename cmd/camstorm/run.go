@@ -341,10 +341,12 @@ func runScript(cmd *cobra.Command, path string, f *runFlags) error {
 		Program: program, Env: env, EnvOptions: envOpts, FlagOptions: flagOpts, Target: target, Outputs: outputs,
 		Segment: tuple, Seed: f.seed, StartAt: startAt, NoThresholds: f.noThresholds, Tags: tags, Log: stderr, Stdout: cmd.OutOrStdout(),
 	}
+	endProgress := func() {}
 	if !f.quiet {
-		cfg.Progress = runProgress(stderr)
+		cfg.Progress, endProgress = runProgress(stderr)
 	}
 	res, err := scenarios.Run(ctx, cfg)
+	endProgress()
 	if err != nil {
 		code := scenarios.ExitCodeOf(err)
 		if code == 255 {
@@ -452,19 +454,34 @@ func writeRunOutputs(ctx context.Context, cmd *cobra.Command, p *scenarios.Progr
 
 // runProgress prints the run's state every 10 s (on a terminal, a status
 // line rewritten in place once a second).
-func runProgress(w io.Writer) func(scenarios.Progress) {
+// runProgress reports a run's progress; end clears the status line.
+func runProgress(w io.Writer) (report func(scenarios.Progress), end func()) {
 	pp := newProgressPrinter(w, 10*time.Second)
+	var last scenarios.Progress
 	return func(p scenarios.Progress) {
+		secs := (p.Elapsed - last.Elapsed).Seconds()
+		rate := func(now, before int64) float64 {
+			if secs <= 0 {
+				return 0
+			}
+			return float64(now-before) / secs
+		}
 		parts := []string{}
 		if p.VUsMax > 0 {
-			parts = append(parts, fmt.Sprintf("%d/%d VUs, %d iterations (%d interrupted)", p.VUs, p.VUsMax, p.Iterations, p.Interrupted))
+			parts = append(parts, fmt.Sprintf("%d/%d VUs, %d iterations (%.0f/s, %d interrupted)", p.VUs, p.VUsMax, p.Iterations,
+				rate(p.Iterations, last.Iterations), p.Interrupted))
 		}
-		if p.Cameras > 0 {
-			parts = append(parts, fmt.Sprintf("%d cameras streaming", p.Cameras))
+		if p.Cameras > 0 || p.Persisted > 0 {
+			parts = append(parts, fmt.Sprintf("%d cameras streaming, %.0f fragments/s, %.2f Mbit/s", p.Cameras,
+				rate(p.Persisted, last.Persisted), rate(p.Bytes, last.Bytes)*8/1e6))
 		}
-		parts = append(parts, fmt.Sprintf("%d scenarios running", p.Scenarios))
+		if p.HTTPReqs > 0 {
+			parts = append(parts, fmt.Sprintf("%.0f requests/s", rate(p.HTTPReqs, last.HTTPReqs)))
+		}
+		parts = append(parts, fmt.Sprintf("%d errors", p.Errors))
+		last = p
 		pp.Status(fmt.Sprintf("running %s: %s", p.Elapsed.Round(time.Second), strings.Join(parts, ", ")))
-	}
+	}, pp.End
 }
 
 func isTerminal(w io.Writer) bool {
