@@ -208,7 +208,7 @@ func TestHTMLReportInChromium(t *testing.T) {
 		{"short-run", []*report.Run{run}, nil, []string{"latency-", "throughput", "active", "profiles-persisted-p99"}, true},
 		{"every-section", []*report.Run{richRun()}, nil,
 			[]string{"latency-persisted", "throughput", "active", "problems", "custom", "profiles-persisted-p99", "capacity-throughput"}, false},
-		{"comparison", []*report.Run{base, cand}, &cmp, []string{"latency-persisted", "capacity-throughput"}, false},
+		{"comparison", []*report.Run{base, cand}, &cmp, []string{"compare-latency-persisted", "compare-throughput", "latency-persisted", "capacity-throughput"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -21,6 +21,13 @@ var pageTemplate = template.Must(template.New("report.tmpl").Funcs(template.Func
 	"ms": func(v float64) string {
 		return formatValue(v, "ms")
 	},
+	// A p99 of exactly 0 means the source did not record it.
+	"p99": func(v float64) string {
+		if v == 0 {
+			return "—"
+		}
+		return formatValue(v, "ms")
+	},
 	"verdictClass": verdictClass,
 	"join":         strings.Join,
 }).ParseFS(assets, "assets/report.tmpl"))
@@ -43,6 +50,9 @@ func WriteHTML(w io.Writer, runs []*Run, cmp *Comparison) error {
 	p := pageView{CSS: template.CSS(css), Script: template.JS(js)}
 	if cmp != nil {
 		p.Compare = newComparisonView(cmp)
+		if len(runs) == 2 && runs[0] != nil && runs[1] != nil {
+			p.Compare.Charts = overlayCharts(runs[0], runs[1])
+		}
 	}
 	for i, r := range runs {
 		if r == nil {
@@ -139,7 +149,7 @@ func newRunView(r *Run, id string) runView {
 			v.OtherCharts = append(v.OtherCharts, svg)
 		}
 	}
-	if len(r.Profiles) > 0 {
+	if slices.ContainsFunc(r.Profiles, func(p ProfileRow) bool { return p.PersistedP99 != 0 }) {
 		labels := make([]string, len(r.Profiles))
 		vals := make([]float64, len(r.Profiles))
 		for i, p := range r.Profiles {
@@ -391,6 +401,32 @@ func xyChartWithMarkers(p plot) template.HTML {
 type comparisonView struct {
 	Summary string
 	Rows    []diffRow
+	// Charts overlay the baseline's and the candidate's series.
+	Charts []template.HTML
+}
+
+// overlayCharts draws every chart both runs have, baseline against
+// candidate; latency charts keep p50 and p99 so the pairs stay readable.
+func overlayCharts(base, cand *Run) []template.HTML {
+	candCharts := map[string]Chart{}
+	for _, c := range splitByMagnitude(cand.Charts) {
+		candCharts[c.ID] = c
+	}
+	var out []template.HTML
+	for _, bc := range splitByMagnitude(base.Charts) {
+		cc, ok := candCharts[bc.ID]
+		if !ok {
+			continue
+		}
+		var keep func(string) bool
+		if chartGroup(bc) == "latency" {
+			keep = func(l string) bool { return l == "p50" || l == "p99" }
+		}
+		if svg := overlaySVG(bc, cc, base.Meta.Start, cand.Meta.Start, keep); svg != "" {
+			out = append(out, svg)
+		}
+	}
+	return out
 }
 
 // diffRow is one changed figure; Class colours its row.

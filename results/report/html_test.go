@@ -362,6 +362,17 @@ func TestWriteHTMLComparison(t *testing.T) {
 	if !slices.Equal(regressions, want) {
 		t.Errorf("regression rows: got %q, want %q", regressions, want)
 	}
+	overlay := doc.all(withAttr("svg", "data-chart", "compare-latency-persisted"))
+	if len(overlay) != 1 {
+		t.Fatalf("overlaid latency chart: %d, want 1", len(overlay))
+	}
+	var lines []string
+	for _, g := range overlay[0].all(func(n *node) bool { _, ok := n.attrs["data-line"]; return ok }) {
+		lines = append(lines, g.attrs["data-line"])
+	}
+	if want := []string{"p50 (baseline)", "p50 (candidate)", "p99 (baseline)", "p99 (candidate)"}; !slices.Equal(lines, want) {
+		t.Errorf("overlaid latency lines: got %q, want %q", lines, want)
+	}
 	var heads []string
 	for _, a := range doc.all(tag("article")) {
 		heads = append(heads, a.all(tag("h2"))[0].text.String())
@@ -421,5 +432,20 @@ func TestWriteHTMLSplitsLinesOfDifferentMagnitude(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 			t.Errorf("lines peaking at %v: charts %v, want %v", tc.peaks, got, tc.want)
 		}
+	}
+}
+
+func TestWriteHTMLUnrecordedP99(t *testing.T) {
+	r := richRun()
+	for i := range r.Profiles {
+		r.Profiles[i].PersistedP99 = 0
+	}
+	doc := parsePage(t, render(t, []*report.Run{r}, nil))
+	if n := len(doc.all(withAttr("svg", "data-chart", "profiles-persisted-p99"))); n != 0 {
+		t.Errorf("profiles without a p99: %d bar charts, want none", n)
+	}
+	tbl := doc.all(withAttr("table", "data-table", "profiles"))
+	if len(tbl) != 1 || !strings.Contains(tbl[0].text.String(), "—") || strings.Contains(tbl[0].text.String(), "0 ms") {
+		t.Errorf("profiles without a p99: want the table to show — rather than 0 ms")
 	}
 }

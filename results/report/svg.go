@@ -34,6 +34,19 @@ type series struct {
 	// smooth lines (a fitted curve) get no point markers and no gaps;
 	// noGaps lines keep their markers but are never broken.
 	smooth, noGaps bool
+	// style, if set, replaces the palette's colour and dash for line i
+	// (a comparison pairs lines by colour).
+	style *lineStyle
+}
+
+type lineStyle struct{ color, dash string }
+
+// styleOf is line i's colour and dash.
+func styleOf(s series, i int) (color, dash string) {
+	if s.style != nil {
+		return s.style.color, s.style.dash
+	}
+	return palette[i%len(palette)], dashes[(i/len(palette)+i)%len(dashes)]
 }
 
 // plot is what xyChart draws.
@@ -139,7 +152,7 @@ func xyChart(p plot) template.HTML {
 		r = 1.5
 	}
 	for i, s := range p.lines {
-		color, dash := palette[i%len(palette)], dashes[(i/len(palette)+i)%len(dashes)]
+		color, dash := styleOf(s, i)
 		fmt.Fprintf(&b, `<g class="line" data-line="%s" data-index="%d" style="color:%s">`, esc(s.label), i, color)
 		for _, d := range pathData(s, sx, sy) {
 			fmt.Fprintf(&b, `<path d="%s" fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round" stroke-linecap="round"`, d)
@@ -160,7 +173,7 @@ func xyChart(p plot) template.HTML {
 	// The legend is HTML, so it wraps on a narrow screen.
 	b.WriteString(`<ul class="legend">`)
 	for i, s := range p.lines {
-		color, dash := palette[i%len(palette)], dashes[(i/len(palette)+i)%len(dashes)]
+		color, dash := styleOf(s, i)
 		fmt.Fprintf(&b, `<li data-legend="%s" data-index="%d"><svg class="swatch" viewBox="0 0 24 8" aria-hidden="true"><path d="M1 4H23" stroke="%s" stroke-width="3"`, esc(s.label), i, color)
 		if dash != "" {
 			fmt.Fprintf(&b, ` stroke-dasharray="%s"`, dash)
@@ -433,3 +446,36 @@ func shorten(s string, n int) string {
 
 // esc escapes text and attribute values alike.
 func esc(s string) string { return html.EscapeString(s) }
+
+// overlaySVG draws one chart of a baseline and a candidate on one axis,
+// each over its own elapsed time: a line's baseline is dashed, its
+// candidate solid, in the same colour. keep, if set, picks the labels.
+func overlaySVG(base, cand Chart, baseStart, candStart time.Time, keep func(string) bool) template.HTML {
+	bp, ok1 := timeChart(base, baseStart)
+	cp, ok2 := timeChart(cand, candStart)
+	if !ok1 || !ok2 {
+		return ""
+	}
+	p := plot{id: "compare-" + base.ID, title: base.Title + ": baseline against candidate", unit: base.Unit, xTitle: "elapsed since each run's start (m:ss)", xTime: true}
+	k := 0
+	for _, bl := range bp.lines {
+		if keep != nil && !keep(bl.label) {
+			continue
+		}
+		for _, cl := range cp.lines {
+			if cl.label != bl.label || len(bl.xs) == 0 || len(cl.xs) == 0 {
+				continue
+			}
+			color := palette[k%len(palette)]
+			k++
+			bl, cl := bl, cl
+			bl.label, bl.style = bl.label+" (baseline)", &lineStyle{color, "6 3"}
+			cl.label, cl.style = cl.label+" (candidate)", &lineStyle{color, ""}
+			p.lines = append(p.lines, bl, cl)
+		}
+	}
+	if len(p.lines) == 0 {
+		return ""
+	}
+	return xyChart(p)
+}
