@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/camstorm/camstorm/conformance/conformreport"
+	"github.com/camstorm/camstorm/simulator/fleet/fleetreport"
 	"io"
 	"os"
 	"strings"
@@ -11,6 +13,10 @@ import (
 
 	"github.com/camstorm/camstorm/results/report"
 )
+
+// reportFormats are the documents camstorm report reads besides results
+// files and k6 NDJSON/CSV: they belong to the packages that write them.
+var reportFormats = []report.Format{fleetreport.Format, conformreport.Format}
 
 func newReportCommand() *cobra.Command {
 	var htmlOut, jsonOut string
@@ -122,7 +128,7 @@ func loadReportInputs(paths []string) ([]*report.Run, error) {
 		}
 		_ = f.Close()
 	}
-	runs, err := report.Load(paths...)
+	runs, err := report.LoadWith(reportFormats, paths...)
 	if err != nil {
 		named := false
 		for _, p := range paths {

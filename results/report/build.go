@@ -8,14 +8,26 @@ import (
 	"strings"
 	"time"
 
-	"github.com/camstorm/camstorm/conformance"
 	"github.com/camstorm/camstorm/results"
-	"github.com/camstorm/camstorm/simulator/fleet"
 )
 
 // Metric and tag names the builder knows: camstorm's camera metrics and
 // k6's built-ins. They mirror scenarios/cameras and scenarios/builtin.go,
 // which results must not import.
+// The camera metric names producers outside results use in their rows.
+const (
+	MetricAckLatency = mAckLatency
+	MetricBytes      = mBytes
+	MetricFragments  = mFragments
+	MetricPersisted  = mPersisted
+	MetricReconnects = mReconnects
+	MetricAckErrors  = mAckErrors
+	MetricDrops      = mDrops
+	MetricLost       = mLost
+	MetricIntegrity  = mIntegrity
+	MetricCameras    = mCameras
+)
+
 const (
 	mAckLatency = "camera_ack_latency"
 	mFragments  = "camera_fragments"
@@ -433,185 +445,29 @@ func (b *builder) notes() []string {
 	return notes
 }
 
-// sortWorst orders cameras worst first: most lost, then most reconnects,
+// SortWorst orders cameras worst first: most lost, then most reconnects,
 // then slowest PERSISTED.
-func sortWorst(rows []CameraRow) {
+func SortWorst(rows []CameraRow) {
 	slices.SortStableFunc(rows, func(a, b CameraRow) int {
 		return cmp.Or(cmp.Compare(b.Lost, a.Lost), cmp.Compare(b.Reconnects, a.Reconnects),
 			cmp.Compare(b.PersistedP99, a.PersistedP99), strings.Compare(a.Stream, b.Stream))
 	})
 }
 
-// maxWorst bounds the worst-cameras table.
-const maxWorst = 20
+// MaxWorst bounds the worst-cameras table.
+const MaxWorst = 20
 
-// FromFleetReport builds the report of a `camstorm fleet` run: its
-// figures as metric rows, each verification total the run fails on as a
-// verdict, a row per network profile and the worst cameras.
-func FromFleetReport(r *fleet.Report) *Run {
-	c := r.Config
-	run := &Run{Schema: SchemaVersion, Kind: KindFleet, Meta: Meta{
-		Title: "camstorm fleet",
-		Scenario: fmt.Sprintf("fleet: %d cameras for %v, mix %s, profiles %s",
-			c.Cameras, c.Duration, c.Mix, c.Profiles),
-		Seed: c.Seed, Start: r.Start, End: r.End,
-	}}
-	elapsed := elapsedOf(r.Start, r.End)
-	counter := func(name string, n float64) MetricRow {
-		vals := map[string]float64{"count": n, "rate": 0}
-		if elapsed > 0 {
-			vals["rate"] = n / elapsed.Seconds()
-		}
-		return MetricRow{Name: name, Type: "counter", Values: vals}
+// CounterRow is a whole-run counter row: its count and its rate over elapsed.
+func CounterRow(name string, n float64, elapsed time.Duration) MetricRow {
+	vals := map[string]float64{"count": n, "rate": 0}
+	if elapsed > 0 {
+		vals["rate"] = n / elapsed.Seconds()
 	}
-	for _, ack := range slices.Sorted(maps.Keys(r.AckLatency)) {
-		run.Metrics = append(run.Metrics, latencyRow(mAckLatency+"{"+tagAck+":"+strings.ToLower(ack)+"}", r.AckLatency[ack]))
-	}
-	if r.EndToEnd != nil {
-		run.Metrics = append(run.Metrics, latencyRow("end_to_end_latency", *r.EndToEnd))
-	}
-	p, v, n := r.Producer, r.Verification, r.Network
-	bytesRow := counter(mBytes, float64(p.Bytes))
-	bytesRow.Unit = "B"
-	run.Metrics = append(run.Metrics,
-		MetricRow{Name: mCameras, Type: "gauge", Values: map[string]float64{"value": float64(c.Cameras)}},
-		counter(mFragments, float64(p.Fragments)), counter(mPersisted, float64(v.AckedFragments)), bytesRow,
-		counter("camera_sessions", float64(p.Sessions)), counter(mReconnects, float64(p.Reconnects)),
-		counter(mAckErrors, float64(p.AckErrors)), counter("camera_connect_failures", float64(p.ConnectFailures)),
-		counter("camera_resent", float64(p.Resent)),
-		counter(mDrops, float64(v.CameraDroppedFragments)),
-		counter("lost_frames", float64(v.LostFrames)), counter(mLost, float64(v.LostFragments)),
-		counter(mIntegrity, float64(v.IntegrityFailures)),
-		counter("stored_fragments", float64(v.Stored)), counter("delivered_frames", float64(v.Delivered)),
-		counter("network_faults", float64(n.Faults())), counter("network_dials_refused", float64(n.DialsRefused)),
-	)
-	for _, k := range slices.Sorted(maps.Keys(r.Errors)) {
-		run.Metrics = append(run.Metrics, counter("errors{kind:"+k+"}", float64(r.Errors[k])))
-	}
-	zero := func(name string, got float64) {
-		run.Verdicts = append(run.Verdicts, Verdict{Name: name, Expr: "== 0", Got: got, OK: got == 0})
-	}
-	zero("lost frames", float64(v.LostFrames))
-	zero("integrity failures", float64(v.IntegrityFailures))
-	zero("duplicate frames after de-duplication", float64(v.DuplicatesDeduped))
-	zero("unexplained gaps", float64(v.Gaps))
-	zero("out of order", float64(v.OutOfOrder))
-	zero("dropped frames delivered", float64(v.DroppedDelivered))
-	zero("unexpected frames", float64(v.Unexpected))
-	zero("streams not verified", float64(v.NotVerified))
-	interrupted := 0.0
-	if r.Interrupted {
-		interrupted = 1
-	}
-	zero("interrupted", interrupted)
-	// Anything else Problems reports (e.g. cameras with nothing
-	// acknowledged) shows as a failed verdict too.
-	for _, pr := range r.Problems() {
-		if strings.Contains(pr, "cameras got nothing acknowledged") {
-			run.Verdicts = append(run.Verdicts, Verdict{Name: pr, Expr: "no camera without acknowledgements", Got: 1, OK: false})
-		}
-	}
-
-	byProfile := map[string]*ProfileRow{}
-	var worst []CameraRow
-	for _, cs := range r.PerCamera {
-		pr := byProfile[cs.Profile]
-		if pr == nil {
-			pr = &ProfileRow{Profile: cs.Profile}
-			byProfile[cs.Profile] = pr
-		}
-		cr := CameraRow{Stream: cs.Stream, Profile: cs.Profile, Kind: cs.Kind, Fragments: int64(cs.Counters.Fragments),
-			Reconnects: int64(cs.Counters.Reconnects), AckErrors: int64(cs.Counters.AckErrors)}
-		pr.Cameras++
-		pr.Fragments += float64(cs.Counters.Fragments)
-		pr.Reconnects += float64(cs.Counters.Reconnects)
-		pr.AckErrors += float64(cs.Counters.AckErrors)
-		if vf := cs.Verification; vf != nil {
-			pr.Persisted += float64(vf.AckedFragments)
-			pr.Drops += float64(vf.CameraDroppedFragments)
-			pr.Lost += float64(vf.LostFragments)
-			pr.IntegrityFail += float64(vf.IntegrityFailures)
-			cr.Lost = int64(vf.LostFragments)
-			if vf.Err != "" {
-				cr.Problem = "not verified: " + vf.Err
-			}
-		}
-		if cs.Failure != nil {
-			cr.Problem = cs.Failure.String()
-		}
-		worst = append(worst, cr)
-	}
-	for _, k := range slices.Sorted(maps.Keys(byProfile)) {
-		run.Profiles = append(run.Profiles, *byProfile[k])
-	}
-	sortWorst(worst)
-	run.Worst = worst[:min(len(worst), maxWorst)]
-	for _, pr := range r.Problems() {
-		run.Notes = append(run.Notes, "Problem: "+pr)
-	}
-	for _, w := range r.Warnings() {
-		run.Notes = append(run.Notes, "Warning: "+w)
-	}
-	run.Notes = append(run.Notes, "A fleet report holds whole-run figures only: no charts over time, and no per-camera latency.")
-	return run
+	return MetricRow{Name: name, Type: "counter", Values: vals}
 }
 
-// latencyRow is a fleet latency summary as a trend row in ms.
-func latencyRow(name string, l fleet.Latency) MetricRow {
+// LatencyRow is a latency summary (in ms) as a trend row.
+func LatencyRow(name string, count int64, p50, p95, p99, maxMS float64) MetricRow {
 	return MetricRow{Name: name, Type: "trend", Unit: "ms", Values: map[string]float64{
-		"count": float64(l.Count), "med": l.P50, "p(95)": l.P95, "p(99)": l.P99, "max": l.Max}}
-}
-
-// FromConformance builds the report of a conformance run: its cases with
-// evidence, verdict counts, and a verdict per suite (every MUST case
-// passed and none hit a harness error).
-func FromConformance(r *conformance.Report) *Run {
-	run := &Run{Schema: SchemaVersion, Kind: KindConformance, Meta: Meta{
-		Title: "camstorm conform", Target: r.Target, Start: r.Started,
-		End: r.Started.Add(time.Duration(r.Duration)),
-	}}
-	type suiteTally struct{ cases, mustFail, harness int }
-	tally := map[string]*suiteTally{}
-	var order []string
-	for _, res := range r.Results {
-		t := tally[res.Suite]
-		if t == nil {
-			t = &suiteTally{}
-			tally[res.Suite] = t
-			order = append(order, res.Suite)
-		}
-		t.cases++
-		if res.Verdict == conformance.Fail && res.Level == conformance.Must {
-			t.mustFail++
-		}
-		if res.Verdict == conformance.Harness {
-			t.harness++
-		}
-		var ev []string
-		for _, a := range res.Actual {
-			ev = append(ev, "actual: "+a)
-		}
-		for _, e := range res.Evidence {
-			ev = append(ev, e.Kind+": "+e.Detail)
-		}
-		req := res.Requirement.ID
-		if res.Requirement.Text != "" {
-			req += " " + res.Requirement.Text
-		}
-		run.Cases = append(run.Cases, CaseRow{
-			ID: res.ID, Suite: res.Suite, Requirement: strings.TrimSpace(req), Level: string(res.Level),
-			Verdict: string(res.Verdict), Reason: res.Reason, Evidence: ev,
-			DurationMS: float64(time.Duration(res.Duration)) / float64(time.Millisecond),
-		})
-	}
-	for _, s := range order {
-		t := tally[s]
-		run.Verdicts = append(run.Verdicts, Verdict{Name: "suite " + s, Expr: "every MUST case passes",
-			Got: float64(t.mustFail + t.harness), OK: t.mustFail == 0 && t.harness == 0})
-	}
-	c := r.Counts()
-	run.Metrics = append(run.Metrics, MetricRow{Name: "conformance_cases", Type: "counter", Values: map[string]float64{
-		"count": float64(len(r.Results)), "pass": float64(c.Pass), "fail": float64(c.Fail), "skip": float64(c.Skip),
-		"error": float64(c.Harness), "must_fail": float64(c.MustFail)}})
-	return run
+		"count": float64(count), "med": p50, "p(95)": p95, "p(99)": p99, "max": maxMS}}
 }

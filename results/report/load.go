@@ -15,9 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/camstorm/camstorm/conformance"
 	"github.com/camstorm/camstorm/results"
-	"github.com/camstorm/camstorm/simulator/fleet"
 )
 
 // ErrInput marks a file Load cannot read or does not recognise.
@@ -25,12 +23,22 @@ var ErrInput = errors.New("report input")
 
 // Kinds of file Load recognises by their content.
 const (
-	FileResults     = "camstorm results file (" + results.FileSchema + ")"
-	FileNDJSON      = "k6 NDJSON"
-	FileCSV         = "k6 CSV"
-	FileFleet       = "camstorm fleet report"
-	FileConformance = "camstorm conformance report (" + conformance.ReportSchema + ")"
+	FileResults = "camstorm results file (" + results.FileSchema + ")"
+	FileNDJSON  = "k6 NDJSON"
+	FileCSV     = "k6 CSV"
 )
+
+// Format is a kind of JSON document another package knows how to turn into
+// a Run (a fleet report, a conformance report): results cannot import its
+// producers, so they hand their formats to LoadWith.
+type Format struct {
+	Name string
+	// Detect sees the document's "schema" field ("" if none) and its
+	// top-level keys.
+	Detect func(schema string, keys map[string]bool) bool
+	// Decode reads the whole document (use DecodeDocument: it is bounded).
+	Decode func(r io.Reader) (*Run, error)
+}
 
 // Bounds on what Load reads.
 const (
@@ -48,12 +56,19 @@ const (
 // expected names every kind, for errors.
 const expected = "want a camstorm results file, k6 NDJSON or CSV (optionally gzipped), a fleet --json report or a conformance --json report"
 
+// formatKind marks a document one of the given Formats recognised.
+const formatKind = "format:"
+
 // Load reads every file and returns the runs they describe. Each file's
 // kind is detected from its content. Results files given together are the
 // shards of one run and are merged; NDJSON and CSV files given together are
 // likewise replayed into one run; each fleet or conformance report is a
 // run of its own. Runs come in the order their first file was given.
-func Load(paths ...string) ([]*Run, error) {
+func Load(paths ...string) ([]*Run, error) { return LoadWith(nil, paths...) }
+
+// LoadWith is Load that also reads the documents formats recognise, each as
+// a run of its own.
+func LoadWith(formats []Format, paths ...string) ([]*Run, error) {
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("%w: no files given; %s", ErrInput, expected)
 	}
@@ -72,9 +87,18 @@ func Load(paths ...string) ([]*Run, error) {
 				return err
 			}
 			defer closeFn()
-			kind, err := detect(r)
+			kind, format, err := detect(r, formats)
 			if err != nil {
 				return fmt.Errorf("%s: %w", p, err)
+			}
+			if format != nil {
+				run, err := format.Decode(r)
+				if err != nil {
+					return fmt.Errorf("%s: reading it as a %s: %w", p, format.Name, err)
+				}
+				run.Meta.Sources = []string{p}
+				runs = append(runs, run)
+				return nil
 			}
 			switch kind {
 			case FileResults:
@@ -102,25 +126,6 @@ func Load(paths ...string) ([]*Run, error) {
 					return fmt.Errorf("%s: reading it as %s: %w", p, kind, err)
 				}
 				rep.sources = append(rep.sources, p)
-			case FileFleet:
-				var fr fleet.Report
-				if err := decodeDocument(r, &fr); err != nil {
-					return fmt.Errorf("%s: reading it as a %s: %w", p, kind, err)
-				}
-				run := FromFleetReport(&fr)
-				run.Meta.Sources = []string{p}
-				runs = append(runs, run)
-			case FileConformance:
-				var doc struct {
-					Schema string `json:"schema"`
-					conformance.Report
-				}
-				if err := decodeDocument(r, &doc); err != nil {
-					return fmt.Errorf("%s: reading it as a %s: %w", p, kind, err)
-				}
-				run := FromConformance(&doc.Report)
-				run.Meta.Sources = []string{p}
-				runs = append(runs, run)
 			}
 			return nil
 		}()
@@ -161,16 +166,22 @@ func open(path string) (*bufio.Reader, func(), error) {
 
 // detect names the kind of input r holds from its first bytes, leaving
 // them unread.
-func detect(r *bufio.Reader) (string, error) {
+func detect(r *bufio.Reader, formats []Format) (string, *Format, error) {
 	head, err := r.Peek(peekBytes)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
-		return "", fmt.Errorf("%w: %w", ErrInput, err)
+		return "", nil, fmt.Errorf("%w: %w", ErrInput, err)
 	}
 	kind := detectKind(head)
 	if kind == "" {
-		return "", fmt.Errorf("%w: unrecognised content (starts %q); %s", ErrInput, clip(head, 40), expected)
+		schema, keys := topKeys(head)
+		for i := range formats {
+			if formats[i].Detect(schema, keys) {
+				return formatKind + formats[i].Name, &formats[i], nil
+			}
+		}
+		return "", nil, fmt.Errorf("%w: unrecognised content (starts %q); %s", ErrInput, clip(head, 40), expected)
 	}
-	return kind, nil
+	return kind, nil, nil
 }
 
 // detectKind recognises a kind from a file's first bytes, "" if none.
@@ -207,11 +218,8 @@ func detectKind(head []byte) string {
 }
 
 func bySchema(s string) string {
-	switch s {
-	case results.FileSchema:
+	if s == results.FileSchema {
 		return FileResults
-	case conformance.ReportSchema:
-		return FileConformance
 	}
 	return ""
 }
@@ -257,14 +265,44 @@ func byKeys(head []byte) string {
 			break
 		}
 	}
-	if seen["config"] && (seen["cameras_undelivered"] || seen["per_camera"] || seen["ack_latency"] || seen["verification"]) {
-		return FileFleet
-	}
 	return ""
 }
 
-// decodeDocument decodes one bounded JSON document.
-func decodeDocument(r io.Reader, v any) error {
+// topKeys returns a JSON document's "schema" value and its top-level keys,
+// from its beginning, for Formats to recognise.
+func topKeys(head []byte) (string, map[string]bool) {
+	keys := map[string]bool{}
+	schema := ""
+	dec := json.NewDecoder(bytes.NewReader(bytes.TrimLeft(head, " \t\r\n\ufeff")))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", keys
+	}
+	for i := 0; i < 64 && dec.More(); i++ {
+		t, err := dec.Token()
+		if err != nil {
+			break
+		}
+		key, ok := t.(string)
+		if !ok {
+			break
+		}
+		keys[key] = true
+		if key == "schema" {
+			if dec.Decode(&schema) != nil {
+				break
+			}
+			continue
+		}
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			break
+		}
+	}
+	return schema, keys
+}
+
+// DecodeDocument decodes one JSON document of at most MaxDocumentBytes.
+func DecodeDocument(r io.Reader, v any) error {
 	lr := &io.LimitedReader{R: r, N: MaxDocumentBytes + 1}
 	if err := json.NewDecoder(lr).Decode(v); err != nil {
 		if lr.N <= 0 {

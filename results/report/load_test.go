@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,12 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/camstorm/camstorm/conformance"
 	"github.com/camstorm/camstorm/results"
 	"github.com/camstorm/camstorm/scenarios"
 	"github.com/camstorm/camstorm/simulator"
 	"github.com/camstorm/camstorm/simulator/fleet"
-	"github.com/camstorm/camstorm/simulator/media"
 	"github.com/camstorm/camstorm/stack"
 )
 
@@ -271,73 +268,6 @@ func TestLoadMergesShards(t *testing.T) {
 	}
 }
 
-func TestLoadFleetAndConformance(t *testing.T) {
-	st := startStack(t)
-	hc := st.HTTPClient()
-	t.Cleanup(hc.CloseIdleConnections)
-	target := simulator.Target{ControlPlaneURL: st.ControlPlaneURL, HTTP: hc, Credentials: st.AdminCredentials(), Region: st.Region}
-	rep, err := fleet.Run(context.Background(), fleet.Config{
-		Cameras: 3, Duration: 3 * time.Second, Mix: fleet.Weights{{Name: fleet.KindSynthetic, Weight: 1}}, Seed: 9,
-		Synthetic:    media.SyntheticConfig{BitrateBps: 200_000, FPS: 10, GOP: time.Second, Width: 320, Height: 240},
-		StreamPrefix: "report", Ramp: fleet.NoRamp,
-	}, target, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	fj, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fleetPath := writeFile(t, filepath.Join(dir, "fleet.json"), fj)
-
-	started := time.Unix(1_800_000_000, 0).UTC()
-	cr := &conformance.Report{Target: "reference", Started: started, Duration: conformance.Duration(2 * time.Second), Results: []conformance.Result{
-		{ID: "ENC-001", Suite: "encryption", Level: conformance.Must, Verdict: conformance.Pass, Requirement: conformance.Requirement{ID: "R-ENC-1", Text: "encrypt at rest"},
-			Evidence: []conformance.Evidence{{Kind: "kms", Detail: "GenerateDataKey called"}}, Started: started, Duration: conformance.Duration(time.Second)},
-		{ID: "ENC-002", Suite: "encryption", Level: conformance.Should, Verdict: conformance.Fail, Actual: []string{"slow"}, Started: started},
-		{ID: "RES-001", Suite: "resume", Level: conformance.Must, Verdict: conformance.Fail, Actual: []string{"frames lost"}, Started: started},
-	}}
-	var cb bytes.Buffer
-	if err := conformance.WriteJSON(&cb, cr); err != nil {
-		t.Fatal(err)
-	}
-	confPath := writeFile(t, filepath.Join(dir, "conform.out"), cb.Bytes())
-
-	runs, err := Load(fleetPath, confPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(runs) != 2 || runs[0].Kind != KindFleet || runs[1].Kind != KindConformance {
-		t.Fatalf("Load(fleet, conformance): %d runs, want a fleet run then a conformance run", len(runs))
-	}
-	fr := runs[0]
-	if len(fr.Worst) != 3 || len(fr.Profiles) == 0 || row(fr, mPersisted).Values["count"] == 0 {
-		t.Errorf("fleet run: %d worst cameras, %d profiles, %v persisted; want 3, some, some", len(fr.Worst), len(fr.Profiles), row(fr, mPersisted).Values["count"])
-	}
-	for _, v := range fr.Verdicts {
-		if !v.OK {
-			t.Errorf("fleet run: verdict %q failed (%v); problems %v", v.Name, v.Got, rep.Problems())
-		}
-	}
-	if row(fr, mAckLatency+"{ack:persisted}").Values["count"] == 0 {
-		t.Errorf("fleet run: no persisted latency row in %v", fr.Metrics)
-	}
-	c := runs[1]
-	want := map[string]bool{"suite encryption": true, "suite resume": false}
-	if len(c.Cases) != 3 || len(c.Verdicts) != 2 {
-		t.Fatalf("conformance run: %d cases, %d verdicts; want 3 and 2", len(c.Cases), len(c.Verdicts))
-	}
-	for _, v := range c.Verdicts {
-		if want[v.Name] != v.OK {
-			t.Errorf("conformance verdict %q OK=%v, want %v", v.Name, v.OK, want[v.Name])
-		}
-	}
-	if ev := c.Cases[0].Evidence; len(ev) != 1 || ev[0] != "kms: GenerateDataKey called" || c.Cases[0].DurationMS != 1000 {
-		t.Errorf("case 0 evidence %q, %v ms; want the kms evidence and 1000 ms", ev, c.Cases[0].DurationMS)
-	}
-}
-
 func TestLoadErrors(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
@@ -347,7 +277,7 @@ func TestLoadErrors(t *testing.T) {
 		{"plain.txt", "hello world\n", "want a camstorm results file"},
 		{"other.json", `{"a": 1, "b": [1,2]}`, "unrecognised"},
 		{"badschema.json", "{\n  \"schema\": \"camstorm.results/v1\",\n  \"metrics\": 3\n}", "results file"},
-		{"badconf.json", "{\n  \"schema\": \"camstorm.conformance/v1\",\n  \"results\": 3\n}", "conformance report"},
+		{"badconf.json", "{\n  \"schema\": \"camstorm.conformance/v1\",\n  \"results\": 3\n}", "unrecognised"},
 		{"csvnohead.csv", "metric_name,timestamp,metric_value\nx,notatime,1\n", ""},
 		{"bom.csv", "\ufeffmetric_name,timestamp,metric_value\niterations,1800000000,1\n", ""},
 	} {
@@ -371,8 +301,9 @@ func TestDetectKind(t *testing.T) {
 		{`{"metric":"vus","type":"Point","data":{"time":"2026-01-01T00:00:00Z","value":1,"tags":null}}`, FileNDJSON},
 		{"metric_name,timestamp,metric_value,check\n", FileCSV},
 		{"{\n  \"schema\": \"camstorm.results/v1\",\n", FileResults},
-		{`{"schema":"camstorm.conformance/v1","target":"x"}`, FileConformance},
-		{"{\n  \"config\": {\"cameras\": 3},\n  \"start\": \"x\",\n  \"cameras_undelivered\": 0", FileFleet},
+		// Fleet and conformance reports are their packages' Formats (LoadWith).
+		{`{"schema":"camstorm.conformance/v1","target":"x"}`, ""},
+		{"{\n  \"config\": {\"cameras\": 3},\n  \"start\": \"x\",\n  \"cameras_undelivered\": 0", ""},
 		{"{\n  \"config\": {\"cameras\": 3}", ""},
 		{`{"type":"Point","data":{"tags":{"x":"` + strings.Repeat("a", 100) + `…`, FileNDJSON},
 		{"[1,2]", ""},
