@@ -57,6 +57,9 @@ type RunInfo struct {
 	Start    time.Time         `json:"start"`
 	End      time.Time         `json:"end"`
 	Tags     map[string]string `json:"tags,omitempty"`
+	// Target is what the run drove; Machine where it ran (see Machine).
+	Target  string `json:"target,omitempty"`
+	Machine string `json:"machine,omitempty"`
 }
 
 // FileMetric is a metric's definition.

@@ -470,7 +470,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		res.Summary = results.SummaryData(res.SummaryInput)
 		res.File = results.NewFile(results.RunInfo{Script: cfg.Program.Path, Seed: cfg.Seed, Segment: segmentText(cfg.Segment),
-			Sequence: sequenceText(cfg.Segment), Start: t.start, End: t.start.Add(elapsed), Tags: t.tags}, reg, t.store, thresholds, t.checks)
+			Sequence: sequenceText(cfg.Segment), Start: t.start, End: t.start.Add(elapsed), Tags: t.tags,
+			Version: results.Version(), Target: cfg.Target.Sim.ControlPlaneURL, Machine: results.Machine()}, reg, t.store, thresholds, t.checks)
 		res.Abort = t.abortReason
 		switch {
 		case t.abortCode != 0:

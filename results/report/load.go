@@ -334,6 +334,7 @@ func fromFiles(files []*results.File, sources []string) (*Run, error) {
 	meta := Meta{
 		Title: titleOf(f.Run.Script), Version: f.Run.Version, Scenario: f.Run.Script, Seed: f.Run.Seed,
 		Segment: f.Run.Segment, Start: f.Run.Start, End: f.Run.End, Sources: sources,
+		Target: f.Run.Target, Machine: f.Run.Machine,
 	}
 	if t := f.Run.Tags["target"]; t != "" {
 		meta.Target = t
