@@ -225,7 +225,10 @@ func runCameras(s *scenarioRun, c cameraScenario) error {
 				sl.running, sl.cancel = f.Start(ctx, index, s.tags), cancelCam
 				all = append(all, sl.running)
 				s.trace(Event{Kind: EventVUStart, VU: index})
-				s.test.emit(results.Sample{Metric: s.test.builtin.cameraStarts, Time: time.Now(), Value: 1, Tags: s.tags})
+				id := f.Identity(index)
+				startTags := cloneTags(s.tags)
+				startTags["profile"], startTags["kind"] = id.Profile, id.Kind
+				s.test.emit(results.Sample{Metric: s.test.builtin.cameraStarts, Time: time.Now(), Value: 1, Tags: startTags})
 			case int64(i) >= st.Count:
 				stop(sl, c.rampDown())
 			}
