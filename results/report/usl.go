@@ -73,11 +73,15 @@ func (f *USLFit) Predict(n float64) float64 {
 }
 
 // Knee is the load after which throughput stops growing in proportion to
-// it: with the points sorted by load, the initial slope is the first
-// point's throughput per unit of load (the line from the origin), and the
-// knee is the load of the point before the first step whose marginal
-// throughput per added unit, (x[i]−x[i−1])/(n[i]−n[i−1]), falls below
-// half of it. It returns 0 when no step does (throughput still grows in
+// it. With the points sorted by load, the initial slope is the first
+// point's throughput per unit of load (the line from the origin); the
+// knee is the load n[k] of the first point from which throughput grows by
+// less than half that slope per added unit to every later point:
+// (x[j]−x[k])/(n[j]−n[k]) < initial/2 for all j > k. Asking it of every
+// later point, not just the next, keeps one slow step (a backlog drained
+// in the step before, a noisy hold) from passing for a knee; on a concave
+// curve such as the USL's it is the same as asking it of the next point.
+// It returns 0 when no point qualifies (throughput still grows in
 // proportion at the largest load) or when the data cannot say (fewer than
 // 2 points, lengths differ, loads not positive, values not finite).
 func Knee(n, x []float64) int {
@@ -97,14 +101,22 @@ func Knee(n, x []float64) int {
 	if initial <= 0 {
 		return 0
 	}
-	for k := 1; k < len(idx); k++ {
-		prev, cur := idx[k-1], idx[k]
-		dn := n[cur] - n[prev]
-		if dn <= 0 {
-			continue // a repeated load says nothing about the slope
+	for k := 0; k < len(idx)-1; k++ {
+		from := idx[k]
+		slowed, compared := true, false
+		for _, j := range idx[k+1:] {
+			dn := n[j] - n[from]
+			if dn <= 0 {
+				continue // a repeated load says nothing about the slope
+			}
+			compared = true
+			if (x[j]-x[from])/dn >= initial/2 {
+				slowed = false
+				break
+			}
 		}
-		if (x[cur]-x[prev])/dn < initial/2 {
-			return int(math.Round(n[prev]))
+		if slowed && compared {
+			return int(math.Round(n[from]))
 		}
 	}
 	return 0
