@@ -33,6 +33,7 @@ Start with:
 	root.AddCommand(newConformCommand())
 	root.AddCommand(newRunCommand(), newResultsCommand())
 	root.AddCommand(newReportCommand())
+	root.AddCommand(newCapacityCommand())
 	return root
 }
 
