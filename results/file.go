@@ -542,8 +542,6 @@ func (s segment) overlaps(o segment) bool {
 	return s.from.Cmp(o.to) < 0 && o.from.Cmp(s.to) < 0
 }
 
-func (s segment) whole() bool { return s.from.Sign() == 0 && s.to.Cmp(big.NewRat(1, 1)) == 0 }
-
 // parseSegments parses a Segment field: comma-separated k6 segments
 // "a:b" or "b" (meaning 0:b) whose ends are fractions, decimals or
 // percentages. "" is a run that was not sharded: the whole test, 0:1, so

@@ -12,7 +12,7 @@ import (
 )
 
 // runSource runs a script given as text, without a target, bounded by ctx.
-func runSource(t *testing.T, src string) (*Result, error, string) {
+func runSource(t *testing.T, src string) (*Result, string, error) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "script.js")
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
@@ -20,13 +20,13 @@ func runSource(t *testing.T, src string) (*Result, error, string) {
 	}
 	p, err := Compile(path)
 	if err != nil {
-		return nil, err, ""
+		return nil, "", err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var log bytes.Buffer
 	res, err := Run(ctx, Config{Program: p, Log: &log})
-	return res, err, log.String()
+	return res, log.String(), err
 }
 
 // TestHostileScriptsFailCleanly: what a careless or odd script does with
@@ -77,7 +77,7 @@ export default function () {}`, ExitInvalidConfig, `unknown field "nope"`},
 export default function () {}`, ExitInvalidConfig, "must be an object"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err, log := runSource(t, tc.src)
+			res, log, err := runSource(t, tc.src)
 			code := ExitCodeOf(err)
 			if err == nil {
 				code = res.ExitCode
