@@ -44,9 +44,10 @@ type Config struct {
 	SLO SLO
 	// Start cameras first, then Step more at a time, up to Max.
 	Start, Step, Max int
-	// Warmup is how long each step runs before it is measured (new
-	// cameras connect, create streams and settle; NoWarmup for none);
-	// Hold is how long it is measured for.
+	// Warmup is how long each step runs before it is measured: the new
+	// cameras start over its first half and settle in the second
+	// (NoWarmup: all at once, measured at once). Hold is how long the
+	// step is measured for.
 	Warmup, Hold time.Duration
 	// Drain bounds how long stopped cameras deliver what they still
 	// buffer (their FinalAckTimeout) unless Cameras.Camera sets it.

@@ -38,8 +38,9 @@ type Step struct {
 }
 
 // Search steps a fleet of cameras up from cfg.Start by cfg.Step: each step
-// starts the new cameras (the running ones keep filming), waits
-// cfg.Warmup, measures cfg.Hold and judges the step against cfg.SLO. It
+// starts the new cameras spread evenly over the first half of cfg.Warmup
+// (the running ones keep filming), waits out the warm-up, measures
+// cfg.Hold and judges the step against cfg.SLO. It
 // stops after the first step that breaks the SLO, after cfg.Max, or when
 // ctx ends; then it stops every camera (each delivers what it buffers for
 // at most cfg.Drain), reads the streams back if the SLO has a lost term,
@@ -70,10 +71,20 @@ func Search(ctx context.Context, cfg Config, progress func(Step)) (*report.Capac
 	started := 0
 	for _, size := range cfg.sizes() {
 		tags := map[string]string{TagStep: strconv.Itoa(size)}
+		stepBegan := time.Now()
+		spread := max(cfg.Warmup, 0) / 2
+		first, added := started, size-started
 		for ; started < size; started++ {
+			// Spread the new cameras over the first half of the warm-up:
+			// cameras started at one instant cut their GOPs in step and
+			// hit the target as one burst a second.
+			at := stepBegan.Add(spread * time.Duration(started-first) / time.Duration(added))
+			if !wait.Until(ctx, at) {
+				break
+			}
 			f.Start(camCtx, int64(started), tags)
 		}
-		if !wait.For(ctx, max(cfg.Warmup, 0)) {
+		if !wait.Until(ctx, stepBegan.Add(max(cfg.Warmup, 0))) {
 			out.Stop = StopCancelled
 			break
 		}
