@@ -47,8 +47,9 @@ that met it, the knee (where throughput stops growing with the cameras) and a
 Universal Scalability Law fit X(N) = λN / (1 + σ(N−1) + κN(N−1)) with its
 predicted peak and error.
 
-Each step starts --step more cameras (the running ones keep filming), lets
-them settle for --warmup, then measures --hold: PERSISTED fragments per second,
+Each step starts --step more cameras, spread over the first half of --warmup
+so their fragments do not arrive in one burst a second (the running ones keep
+filming), lets them settle for the rest of it, then measures --hold: PERSISTED fragments per second,
 ACK latency percentiles and the ERROR ACK rate, over the hold alone. The search
 stops after the first step that breaks the SLO, or after --max cameras, so it
 takes at most steps × (warmup + hold) plus the drain.
@@ -372,9 +373,16 @@ func printCapacitySummary(w io.Writer, run *report.Run) {
 	if u := c.USL; u != nil {
 		fmt.Fprintf(w, "USL fit:     λ %.4g fragments/s per camera, σ %.4g (contention), κ %.3g (coherency); R² %.4f, RMSE %.2f fragments/s\n",
 			u.Lambda, u.Sigma, u.Kappa, u.R2, u.RMSE)
-		if u.PeakN > 0 {
+		largest := 0
+		for _, s := range c.Steps {
+			largest = max(largest, s.Cameras)
+		}
+		switch {
+		case u.PeakN > 2*float64(largest):
+			fmt.Fprintf(w, "             predicted peak %.0f fragments/s at %.0f cameras: an extrapolation far past the largest step (%d), so no peak in sight\n", u.PeakX, u.PeakN, largest)
+		case u.PeakN > 0:
 			fmt.Fprintf(w, "             predicted peak %.0f fragments/s at %.0f cameras\n", u.PeakX, u.PeakN)
-		} else {
+		default:
 			fmt.Fprintln(w, "             no predicted peak (κ = 0: throughput flattens but does not fall)")
 		}
 	} else {
