@@ -26,6 +26,7 @@ const (
 	FileResults = "camstorm results file (" + results.FileSchema + ")"
 	FileNDJSON  = "k6 NDJSON"
 	FileCSV     = "k6 CSV"
+	FileReport  = "camstorm report (" + SchemaVersion + ")"
 )
 
 // Format is a kind of JSON document another package knows how to turn into
@@ -54,7 +55,7 @@ const (
 )
 
 // expected names every kind, for errors.
-const expected = "want a camstorm results file, k6 NDJSON or CSV (optionally gzipped), a fleet --json report or a conformance --json report"
+const expected = "want a camstorm results file, k6 NDJSON or CSV (optionally gzipped), a fleet --json report, a conformance --json report or a capacity --json report"
 
 // formatKind marks a document one of the given Formats recognised.
 const formatKind = "format:"
@@ -101,6 +102,14 @@ func LoadWith(formats []Format, paths ...string) ([]*Run, error) {
 				return nil
 			}
 			switch kind {
+			case FileReport:
+				// A report written as JSON (camstorm capacity --json): a Run.
+				var run Run
+				if err := DecodeDocument(r, &run); err != nil {
+					return fmt.Errorf("%s: reading it as a %s: %w", p, kind, err)
+				}
+				run.Meta.Sources = append(run.Meta.Sources, p)
+				runs = append(runs, &run)
 			case FileResults:
 				f, err := results.ReadFile(r)
 				if err != nil {
@@ -218,8 +227,11 @@ func detectKind(head []byte) string {
 }
 
 func bySchema(s string) string {
-	if s == results.FileSchema {
+	switch s {
+	case results.FileSchema:
 		return FileResults
+	case SchemaVersion:
+		return FileReport
 	}
 	return ""
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -384,5 +385,24 @@ func TestReplaySeriesCap(t *testing.T) {
 	rp.flush()
 	if n := rp.store.SeriesCount(); n != MaxReplaySeries || rp.capped != 10 {
 		t.Errorf("%d series held and %d samples refused, want %d and 10", n, rp.capped, MaxReplaySeries)
+	}
+}
+
+// TestLoadReadsReportJSON: a report written as JSON (camstorm capacity
+// --json) loads back as the same run.
+func TestLoadReadsReportJSON(t *testing.T) {
+	in := &Run{Schema: SchemaVersion, Kind: KindCapacity, Meta: Meta{Title: "cap"},
+		Capacity: &Capacity{SLO: "persisted_p99<2s", Sustainable: 40, Steps: []CapacityStep{{Cameras: 20, Throughput: 20, OK: true}, {Cameras: 40, Throughput: 39.5, OK: true}}}}
+	b, err := json.MarshalIndent(in, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := writeFile(t, filepath.Join(t.TempDir(), "cap.json"), b)
+	runs, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || runs[0].Kind != KindCapacity || runs[0].Capacity == nil || runs[0].Capacity.Sustainable != 40 || len(runs[0].Capacity.Steps) != 2 {
+		t.Fatalf("Load of a capacity report: %+v, want the capacity run back", runs)
 	}
 }
