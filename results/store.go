@@ -10,6 +10,10 @@ import (
 	"time"
 )
 
+// MaxSampleValue bounds a sample's magnitude (a petabyte, 31 years in
+// ms): larger values are refused and counted in Dropped, so sums stay finite.
+const MaxSampleValue = 1e15
+
 // seriesWarnFirst is where the cardinality warning first fires; it fires
 // again at every doubling, as k6 warns about unique time series.
 const seriesWarnFirst = 100_000
@@ -84,7 +88,7 @@ func (s *Store) Add(samples ...Sample) {
 	for i, smp := range samples {
 		key := buf[start:ends[i]]
 		start = ends[i]
-		if smp.Metric == nil || math.IsNaN(smp.Value) || math.IsInf(smp.Value, 0) {
+		if smp.Metric == nil || math.IsNaN(smp.Value) || math.Abs(smp.Value) > MaxSampleValue {
 			s.dropped++
 			continue
 		}

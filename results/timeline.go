@@ -222,8 +222,8 @@ func (tl *Timeline) Clone() *Timeline {
 
 // check rejects a timeline read from a file that would break readers.
 func (tl *Timeline) check() error {
-	if tl.Width < FirstBucketWidth || tl.Width%FirstBucketWidth != 0 {
-		return fmt.Errorf("timeline width %v: want a multiple of %v", tl.Width, FirstBucketWidth)
+	if k := tl.Width / FirstBucketWidth; tl.Width%FirstBucketWidth != 0 || k < 1 || k&(k-1) != 0 {
+		return fmt.Errorf("timeline width %v: want %v times a power of two", tl.Width, FirstBucketWidth)
 	}
 	if len(tl.Buckets) > MaxBuckets {
 		return fmt.Errorf("timeline of %d buckets (at most %d)", len(tl.Buckets), MaxBuckets)

@@ -260,10 +260,14 @@ func pointTitle(p plot, label string, x, y float64) string {
 // niceTicks returns 2–maxTicks+1 evenly spaced round values covering
 // [lo, hi]; time ticks step in seconds, minutes or hours.
 func niceTicks(lo, hi float64, isTime bool) []float64 {
-	if hi <= lo {
-		hi = lo + 1
-		if lo == 0 {
-			hi = 1
+	if math.IsNaN(lo) || math.IsInf(lo, 0) || math.IsNaN(hi) || math.IsInf(hi, 0) {
+		lo, hi = 0, 1
+	}
+	if !(hi-lo > math.Abs(lo)*1e-9) || math.IsInf(hi-lo, 0) {
+		// One value (or a span too small or too large to divide).
+		hi = lo + math.Max(1, math.Abs(lo))
+		if math.IsInf(hi, 0) {
+			lo, hi = 0, 1
 		}
 	}
 	step := niceStep((hi-lo)/maxTicks, isTime)
@@ -289,6 +293,9 @@ func niceStep(raw float64, isTime bool) float64 {
 			}
 		}
 		return math.Ceil(raw/86400) * 86400
+	}
+	if !(raw > 0) || math.IsInf(raw, 0) {
+		return 1
 	}
 	mag := math.Pow(10, math.Floor(math.Log10(raw)))
 	for _, m := range []float64{1, 2, 2.5, 5, 10} {

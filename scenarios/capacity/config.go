@@ -122,6 +122,12 @@ func (c Config) validate() error {
 	if c.Max < c.Start {
 		bad("Max is %d, below Start %d", c.Max, c.Start)
 	}
+	if c.Max > MaxCameras {
+		bad("Max is %d; one instance streams at most %d cameras", c.Max, MaxCameras)
+	}
+	if c.Step >= 1 && c.Max >= c.Start && c.Start >= 1 && (c.Max-c.Start)/c.Step+1 > MaxSteps {
+		bad("Start %d, Step %d and Max %d make %d steps; at most %d (raise Step)", c.Start, c.Step, c.Max, (c.Max-c.Start)/c.Step+1, MaxSteps)
+	}
 	if c.Hold < time.Second {
 		bad("Hold is %v, want >= 1s (a step needs ACKs to measure)", c.Hold)
 	}
@@ -134,14 +140,25 @@ func (c Config) validate() error {
 	return errors.Join(errs...)
 }
 
+// Bounds of a search: what one instance streams, and how many steps.
+const (
+	MaxCameras = 20_000
+	MaxSteps   = 1_000
+)
+
 // sizes are the fleet sizes the search tries: Start, Start+Step, ...,
-// with Max as the last one even when Step does not land on it.
+// with Max as the last one even when Step does not land on it. A valid
+// config has at most MaxSteps of them.
 func (c Config) sizes() []int {
 	var out []int
-	for n := c.Start; ; n += c.Step {
-		if n >= c.Max {
+	for n := c.Start; len(out) <= MaxSteps; n += c.Step {
+		if n >= c.Max || n > c.Max-c.Step {
+			if n < c.Max {
+				out = append(out, n)
+			}
 			return append(out, c.Max)
 		}
 		out = append(out, n)
 	}
+	return out
 }
