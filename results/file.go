@@ -42,6 +42,8 @@ type File struct {
 	Thresholds map[string][]ThresholdSpec `json:"thresholds,omitempty"`
 	Series     []FileSeries               `json:"series"`
 	Checks     *Group                     `json:"checks,omitempty"`
+	// Cameras are the cameras that fared worst (at most MaxWorstCameras).
+	Cameras []CameraSummary `json:"cameras,omitempty"`
 }
 
 // RunInfo describes the run that wrote a file.
@@ -204,6 +206,9 @@ func ReadFile(r io.Reader) (*File, error) {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: data after the results object", ErrFile)
+	}
+	if len(f.Cameras) > MaxWorstCameras {
+		return nil, fmt.Errorf("%w: %d camera summaries (at most %d)", ErrFile, len(f.Cameras), MaxWorstCameras)
 	}
 	if _, _, _, _, err := f.load(false); err != nil {
 		return nil, err
@@ -515,7 +520,13 @@ func MergeFiles(files ...*File) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: thresholds: %w", ErrFile, err)
 	}
-	return NewFile(run, reg, store, th, checks), nil
+	merged := NewFile(run, reg, store, th, checks)
+	var cams []CameraSummary
+	for _, f := range files {
+		cams = append(cams, f.Cameras...)
+	}
+	merged.Cameras = WorstCameras(cams, MaxWorstCameras)
+	return merged, nil
 }
 
 func normSpecs(m map[string][]ThresholdSpec) map[string][]ThresholdSpec {

@@ -255,7 +255,8 @@ func runCameras(s *scenarioRun, c cameraScenario) error {
 	}
 	if o := c.cameraOptions(); (o.Verify == nil || *o.Verify) && s.test.ctx.Err() == nil {
 		s.test.logf("info", "scenario %s: reading back %d streams to count lost fragments", s.base.Name, len(all))
-		f.Verify(s.test.ctx, 8)
+		vs := f.Verify(s.test.ctx, 8)
+		s.test.noteCameras(vs.Worst)
 	}
 	return nil
 }

@@ -187,6 +187,9 @@ type testRun struct {
 	completed, interrupted atomic.Int64
 	errorsLogged           atomic.Int64
 
+	worstMu sync.Mutex
+	worst   []results.CameraSummary
+
 	abortMu     sync.Mutex
 	abortReason string
 	abortCode   int
@@ -244,6 +247,13 @@ func (t *testRun) abortWith(reason string, code int) {
 	}
 	t.abortMu.Unlock()
 	t.cancel()
+}
+
+// noteCameras keeps the worst cameras a camera scenario read back.
+func (t *testRun) noteCameras(cams []results.CameraSummary) {
+	t.worstMu.Lock()
+	defer t.worstMu.Unlock()
+	t.worst = results.WorstCameras(append(t.worst, cams...), results.MaxWorstCameras)
 }
 
 func (t *testRun) markFailed(reason string) {
@@ -472,6 +482,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.File = results.NewFile(results.RunInfo{Script: cfg.Program.Path, Seed: cfg.Seed, Segment: segmentText(cfg.Segment),
 			Sequence: sequenceText(cfg.Segment), Start: t.start, End: t.start.Add(elapsed), Tags: t.tags,
 			Version: results.Version(), Target: cfg.Target.Sim.ControlPlaneURL, Machine: results.Machine()}, reg, t.store, thresholds, t.checks)
+		t.worstMu.Lock()
+		res.File.Cameras = t.worst
+		t.worstMu.Unlock()
 		res.Abort = t.abortReason
 		switch {
 		case t.abortCode != 0:

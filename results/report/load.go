@@ -352,6 +352,10 @@ func fromFiles(files []*results.File, sources []string) (*Run, error) {
 		meta.Target = t
 	}
 	run := FromStore(meta, reg, store, verdicts, elapsed)
+	for _, c := range f.Cameras {
+		run.Worst = append(run.Worst, CameraRow{Stream: c.Stream, Profile: c.Profile, Kind: c.Kind, Fragments: c.Fragments,
+			Lost: c.Lost, Reconnects: c.Reconnects, AckErrors: c.AckErrors, Problem: c.Problem})
+	}
 	if len(files) > 1 {
 		run.Notes = append(run.Notes, fmt.Sprintf("%d shard files merged into one run.", len(files)))
 	}

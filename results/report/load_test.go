@@ -109,6 +109,9 @@ func TestLoadRealRun(t *testing.T) {
 		"csv":       writeFile(t, filepath.Join(dir, "samples.csv"), csvOut.Bytes()),
 	}
 	ref := loadOne(t, paths["results"])
+	if len(ref.Worst) != 2 || ref.Worst[0].Stream == "" || ref.Worst[0].Fragments == 0 {
+		t.Errorf("results file: worst cameras %+v, want both cameras with their fragments", ref.Worst)
+	}
 	if ref.Kind != KindScenario || len(ref.Verdicts) != 3 {
 		t.Fatalf("results file: kind %q, %d verdicts; want %q and 3", ref.Kind, len(ref.Verdicts), KindScenario)
 	}

@@ -189,6 +189,12 @@ func TestCamerasStreamEmitAndVerify(t *testing.T) {
 	sum := f.Verify(ctx, 2)
 	require.True(t, sum.OK(), "Verify: %+v", sum)
 	require.Equal(t, 3, sum.Streams)
+	require.Len(t, sum.Worst, 3, "a summary per camera (at most results.MaxWorstCameras)")
+	for _, w := range sum.Worst {
+		require.NotEmpty(t, w.Stream)
+		require.NotEmpty(t, w.Profile)
+		require.Positive(t, w.Fragments, "camera %s", w.Stream)
+	}
 	require.Equal(t, persisted, sum.AckedFragments)
 	require.Zero(t, sum.LostFragments)
 	require.Len(t, col.matching(cameras.MetricLost, map[string]string{"scenario": "s1"}), 3, "one camera_lost sample per camera")

@@ -23,9 +23,11 @@ type VerifySummary struct {
 	// Passed streams were read back complete with nothing wrong; Failed
 	// ones had a problem; NotVerified could not be read back (or ctx
 	// ended first): neither pass nor fail.
-	Passed      int `json:"passed"`
-	Failed      int `json:"failed"`
-	NotVerified int `json:"not_verified"`
+	Passed int `json:"passed"`
+	// Worst are the cameras that fared worst (results.WorstCameras).
+	Worst       []results.CameraSummary `json:"worst,omitempty"`
+	Failed      int                     `json:"failed"`
+	NotVerified int                     `json:"not_verified"`
 	// AckedFragments were acknowledged PERSISTED to the cameras; of them,
 	// LostFragments came back incomplete or not at all (LostFrames frames).
 	AckedFragments int    `json:"acked_fragments"`
@@ -70,8 +72,19 @@ func (f *Fleet) Verify(ctx context.Context, concurrency int) VerifySummary {
 		wg.Go(func() {
 			defer func() { <-sem }()
 			v := f.verifyOne(ctx, r)
+			res := r.Result()
+			cs := results.CameraSummary{Stream: r.id.Stream, Profile: r.id.Profile, Kind: r.id.Kind,
+				Fragments: int64(res.Fragments), Persisted: int64(v.AckedFragments), Lost: int64(v.LostFragments),
+				Integrity: int64(v.IntegrityFailures), Reconnects: int64(res.Reconnects), AckErrors: int64(res.AckErrors)}
+			switch {
+			case res.Failure != nil:
+				cs.Problem = res.Failure.String()
+			case v.Err != "":
+				cs.Problem = "not verified: " + v.Err
+			}
 			mu.Lock()
 			defer mu.Unlock()
+			sum.Worst = results.WorstCameras(append(sum.Worst, cs), results.MaxWorstCameras)
 			sum.Streams++
 			sum.AckedFragments += v.AckedFragments
 			sum.LostFragments += v.LostFragments
