@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -46,33 +45,12 @@ type tracedEvent struct {
 // bubble and returns what happened.
 func runPlan(t *testing.T, name string, mutate func(*Config)) planRun {
 	t.Helper()
-	skipIfRaceBug(t)
 	var pr planRun
 	pr.name = name
 	synctest.Test(t, func(t *testing.T) {
 		pr = runPlanInBubble(t, name, mutate)
 	})
 	return pr
-}
-
-// raceBugOpen marks the data race between Run and its ticker as not yet
-// fixed; set it to false once it is.
-const raceBugOpen = false
-
-// skipIfRaceBug skips runs under -race while the runner's data race is
-// open: the race detector fails every test that sees it, whatever the plan.
-func skipIfRaceBug(t *testing.T) {
-	t.Helper()
-	if !raceBugOpen {
-		return
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "-race" && s.Value == "true" {
-				t.Skip("BUG: Run appends t.scenarios (runner.go:481) after startTicker (runner.go:417) whose goroutine reads it unsynchronised (activeVUs, runner.go:255)")
-			}
-		}
-	}
 }
 
 func runPlanInBubble(t *testing.T, name string, mutate func(*Config)) planRun {

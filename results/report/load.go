@@ -182,9 +182,9 @@ func detect(r *bufio.Reader, formats []Format) (string, *Format, error) {
 	}
 	kind := detectKind(head)
 	if kind == "" {
-		schema, keys := topKeys(head)
+		strs, keys := topKeys(head)
 		for i := range formats {
-			if formats[i].Detect(schema, keys) {
+			if formats[i].Detect(strs["schema"], keys) {
 				return formatKind + formats[i].Name, &formats[i], nil
 			}
 		}
@@ -239,55 +239,24 @@ func bySchema(s string) string {
 // byKeys walks the top-level keys of a JSON document's beginning: a
 // schema decides; a fleet report is known by its own fields.
 func byKeys(head []byte) string {
-	dec := json.NewDecoder(bytes.NewReader(head))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return ""
+	strs, _ := topKeys(head)
+	if k := bySchema(strs["schema"]); k != "" {
+		return k
 	}
-	seen := map[string]bool{}
-	for i := 0; i < 64 && dec.More(); i++ {
-		t, err := dec.Token()
-		if err != nil {
-			break
-		}
-		key, ok := t.(string)
-		if !ok {
-			break
-		}
-		seen[key] = true
-		if key == "schema" {
-			var s string
-			if dec.Decode(&s) != nil {
-				break
-			}
-			return bySchema(s)
-		}
-		if key == "type" {
-			// An NDJSON record whose first line is longer than the peek.
-			var s string
-			if dec.Decode(&s) != nil {
-				break
-			}
-			if s == "Metric" || s == "Point" {
-				return FileNDJSON
-			}
-			continue
-		}
-		var skip json.RawMessage
-		if dec.Decode(&skip) != nil {
-			break
-		}
+	// An NDJSON record whose first line is longer than the peek.
+	if t := strs["type"]; t == "Metric" || t == "Point" {
+		return FileNDJSON
 	}
 	return ""
 }
 
-// topKeys returns a JSON document's "schema" value and its top-level keys,
-// from its beginning, for Formats to recognise.
-func topKeys(head []byte) (string, map[string]bool) {
-	keys := map[string]bool{}
-	schema := ""
+// topKeys walks the top-level keys of a JSON document's beginning: it
+// returns the string values of "schema" and "type" and every key seen.
+func topKeys(head []byte) (map[string]string, map[string]bool) {
+	strs, keys := map[string]string{}, map[string]bool{}
 	dec := json.NewDecoder(bytes.NewReader(bytes.TrimLeft(head, " \t\r\n\ufeff")))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return "", keys
+		return strs, keys
 	}
 	for i := 0; i < 64 && dec.More(); i++ {
 		t, err := dec.Token()
@@ -299,18 +268,18 @@ func topKeys(head []byte) (string, map[string]bool) {
 			break
 		}
 		keys[key] = true
-		if key == "schema" {
-			if dec.Decode(&schema) != nil {
-				break
-			}
-			continue
-		}
-		var skip json.RawMessage
-		if dec.Decode(&skip) != nil {
+		var raw json.RawMessage
+		if dec.Decode(&raw) != nil {
 			break
 		}
+		if key == "schema" || key == "type" {
+			var v string
+			if json.Unmarshal(raw, &v) == nil {
+				strs[key] = v
+			}
+		}
 	}
-	return schema, keys
+	return strs, keys
 }
 
 // DecodeDocument decodes one JSON document of at most MaxDocumentBytes.
